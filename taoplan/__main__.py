@@ -1,0 +1,3 @@
+from taoplan.cli import main
+
+main()

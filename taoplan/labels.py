@@ -1,0 +1,21 @@
+"""Every label and annotation name taoplan stamps on what it runs, in one place for all platforms."""
+
+from __future__ import annotations
+
+PROJECT = "taoplan.project"
+SERVICE = "taoplan.service"
+JOB_ID = "taoplan.job-id"
+SPEC_HASH = "taoplan.spec-hash"
+LINEAGE = "taoplan.lineage"  # the state file's identity: tells our orphans from another checkout's
+TAO_JOB = "tao-job"  # the TAO skill's own label, so its tooling recognises the container
+
+
+def for_deployment(project: str, lineage: str, service: str, job_id: str, spec_hash: str) -> dict[str, str]:
+    return {
+        PROJECT: project,
+        SERVICE: service,
+        JOB_ID: job_id,
+        SPEC_HASH: spec_hash,
+        LINEAGE: lineage,
+        TAO_JOB: job_id,
+    }

@@ -1,0 +1,142 @@
+"""The one small interface every platform implements, and the data that crosses it.
+
+Platforms execute; they never decide. The planner decides from what ``observe`` reports,
+and the apply engine calls ``prepare``/``render``/``start``/``stop`` as the plan says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from taoplan.config import ServiceSpec
+    from taoplan.references import References
+    from taoplan.state import ServiceRecord
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A rendered file: what `taoplan render` writes and what apply executes."""
+
+    name: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything needed to run one instance of a service, before platform allocations."""
+
+    service: str
+    job_id: str
+    network_arch: str
+    image: str
+    spec_hash: str
+    num_gpus: int
+    inner_command: str
+    env: Mapping[str, str]  # non-secret, including the TAO payload env
+    secret_names: Sequence[str]
+    labels: Mapping[str, str]
+    host_port: int | None  # a fixed port from the services file, else None
+    spec: ServiceSpec  # platforms that move the listening port rebuild the command from it
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a platform allocated for a deployment before rendering (ports, remote names...)."""
+
+    host_port: int | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a platform reports once it has started a deployment."""
+
+    host_url: str
+    host_port: int | None = None
+    docker_url: str | None = None
+    platform_job_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What really runs for one job_id, as the platform reports it (found by labels)."""
+
+    job_id: str
+    service: str
+    status: str  # running | starting | pending | exited | missing
+    spec_hash: str | None = None
+    lineage: str | None = None
+    exit_code: int | None = None
+    detail: str = ""
+    host_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `taoplan doctor`."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class PlatformContext:
+    project: str
+    lineage: str
+    state_dir: Path
+    refs: References
+
+
+class Platform(Protocol):
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+
+    def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
+        """(create_before_destroy, why not). Pure: it must not touch the network."""
+        ...
+
+    def prepare(self, deployments: Sequence[Deployment], taken: set[int]) -> dict[str, Placement]:
+        """Allocate what rendering needs (ports...), keyed by job_id."""
+        ...
+
+    def render(self, deployment: Deployment, placement: Placement) -> list[Artifact]: ...
+
+    def start(self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]) -> Started: ...
+
+    def observe(self) -> dict[str, Observation]:
+        """Every workload carrying this project's labels, keyed by job_id."""
+        ...
+
+    def probe(self, job_id: str) -> Observation:
+        """The current state of one workload; cheap enough to call while waiting for readiness."""
+        ...
+
+    def stop(self, record: ServiceRecord) -> None: ...
+
+    def remove(self, job_id: str) -> None:
+        """Stop a workload known only by its job_id label (an orphan)."""
+        ...
+
+    def endpoint(self, record: ServiceRecord) -> str:
+        """A host_url that works now (reopening a tunnel if needed)."""
+        ...
+
+    def logs(self, record: ServiceRecord, tail: int, follow: bool) -> Iterator[str]: ...
+
+    def doctor(self, deployments: Sequence[Deployment]) -> list[Check]: ...
+
+
+class PlatformClass(Protocol):
+    name: ClassVar[str]
+    Config: ClassVar[type[BaseModel]]
+
+    def __call__(self, config: Any, ctx: PlatformContext) -> Platform: ...

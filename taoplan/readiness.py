@@ -1,0 +1,96 @@
+"""Readiness: what a readiness reply means (pure), and waiting for it (async, every 0.5 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from taoplan.platforms.base import Observation
+from taoplan.references import ReadinessRefs
+
+READY, WAIT, FATAL = "ready", "wait", "fatal"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # ready | wait | fatal
+    reason: str
+    message: str = ""
+
+
+def classify(status: int, body: Any, rules: ReadinessRefs) -> Verdict:
+    """One readiness reply -> ready / wait / fatal. Understands the server's `reason` and the skill's `error.type`."""
+    reason, message = "", ""
+    if isinstance(body, dict):
+        reason = str(body.get("reason") or "")
+        message = str(body.get("message") or "")
+        error = body.get("error")
+        if isinstance(error, dict):
+            reason = reason or str(error.get("type") or "")
+            message = message or str(error.get("message") or "")
+        if not reason and isinstance(body.get("status"), str) and status != rules.ready_status:
+            reason = body["status"]
+    if status == rules.ready_status:
+        return Verdict(READY, "ready", message)
+    if reason in rules.fatal_reasons:
+        return Verdict(FATAL, reason, message)
+    if status in rules.wait_statuses or reason in rules.wait_reasons:
+        return Verdict(WAIT, reason or f"HTTP {status}", message)
+    return Verdict(WAIT, reason or f"HTTP {status}", message)
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    reason: str
+    message: str
+    elapsed: float
+    exited: bool = False
+
+
+async def wait_ready(
+    url: str,
+    *,
+    rules: ReadinessRefs,
+    timeout: float,
+    probe: Callable[[], Awaitable[Observation]],
+    on_phase: Callable[[str], None],
+    interval: float | None = None,
+) -> Result:
+    """Poll GET {url}{path} until ready, fatal, exited or timed out."""
+    import httpx
+
+    step = rules.poll_interval_seconds if interval is None else interval
+    started = time.monotonic()
+    last = ""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
+        while True:
+            elapsed = time.monotonic() - started
+            try:
+                response = await client.get(url.rstrip("/") + rules.path)
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = None
+                verdict = classify(response.status_code, body, rules)
+            except httpx.TransportError as exc:
+                verdict = Verdict(WAIT, "connecting", type(exc).__name__)
+            if verdict.kind == READY:
+                return Result(True, READY, verdict.message, time.monotonic() - started)
+            if verdict.kind == FATAL:
+                return Result(False, verdict.reason, verdict.message, elapsed)
+            obs = await probe()
+            if obs.status in ("exited", "missing"):
+                code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
+                what = "exited" if obs.status == "exited" else "disappeared"
+                return Result(False, obs.status, f"workload {what}{code}", elapsed, exited=True)
+            phase = verdict.reason if obs.status != "pending" else f"pending: {obs.detail}"
+            if phase != last:
+                on_phase(phase)
+                last = phase
+            if elapsed >= timeout:
+                return Result(False, "timeout", f"not ready after {timeout:g}s (last: {phase})", elapsed)
+            await asyncio.sleep(step)

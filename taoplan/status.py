@@ -1,0 +1,67 @@
+"""`taoplan status`: recorded services joined with what runs now and one readiness probe each."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from taoplan.platforms.base import Observation
+from taoplan.readiness import FATAL, READY, classify
+from taoplan.state import ServiceRecord, State
+from taoplan.workspace import Workspace
+
+COLUMNS = ("name", "job_id", "platform", "arch", "host_url", "state", "ready", "started_at", "time_to_ready")
+
+
+def _probe_readiness(ws: Workspace, record: ServiceRecord, url: str) -> tuple[str, str]:
+    import httpx
+
+    rules = ws.refs.request.readiness
+    try:
+        response = httpx.get(url.rstrip("/") + rules.path, timeout=2.0, trust_env=False)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        verdict = classify(response.status_code, body, rules)
+    except httpx.TransportError:
+        return "starting", "not answering"
+    if verdict.kind == READY:
+        return "ready", ""
+    if verdict.kind == FATAL:
+        return "failed", f"{verdict.reason}: {verdict.message}"
+    return "starting", verdict.reason
+
+
+def _row(ws: Workspace, state: State, record: ServiceRecord, obs: Observation | None, refresh: bool) -> dict[str, Any]:
+    detail = record.readiness or ""
+    if not refresh:
+        current = record.status
+    elif obs is None or obs.status == "missing":
+        current = "missing"
+    elif obs.status == "exited":
+        current, detail = "exited", f"exit code {obs.exit_code}"
+    elif obs.status == "pending":
+        current, detail = "starting", obs.detail
+    else:
+        platform = ws.platform(record.platform, state.lineage)
+        current, detail = _probe_readiness(ws, record, platform.endpoint(record))
+    return {
+        "name": record.name,
+        "job_id": record.job_id,
+        "platform": record.platform,
+        "arch": record.network_arch,
+        "host_url": record.host_url,
+        "state": current,
+        "ready": current == "ready",
+        "started_at": record.started_at,
+        "time_to_ready": record.extra.get("time_to_ready"),
+        "detail": detail,
+    }
+
+
+def collect(ws: Workspace, state: State, refresh: bool = True) -> list[dict[str, Any]]:
+    observed = ws.refresh(state) if refresh else {}
+    records = list(state.services.values())
+    with ThreadPoolExecutor(max_workers=min(16, max(1, len(records)))) as pool:
+        return list(pool.map(lambda r: _row(ws, state, r, observed.get(r.job_id), refresh), records))
