@@ -65,7 +65,9 @@ def build_deployment(ws: Workspace, want: Desired, job_id: str, lineage: str) ->
 
 
 class Applier:
-    def __init__(self, ws: Workspace, state: State, journal: Journal, reporter: Reporter, parallelism: int = 8):
+    def __init__(
+        self, ws: Workspace, state: State, journal: Journal, reporter: Reporter, parallelism: int = 8
+    ):
         self.ws = ws
         self.state = state
         self.journal = journal
@@ -79,7 +81,7 @@ class Applier:
     def platform(self, name: str) -> Platform:
         return self.ws.platform(name, self.state.lineage)
 
-    def _save(self, mutate: Callable[[State], None]) -> None:
+    def _save(self, mutate: Callable[[State], object]) -> None:
         with self._state_lock:
             mutate(self.state)
             self.ws.store.write(self.state)
@@ -108,7 +110,9 @@ class Applier:
             others = [c for c in plan.changes if c.action != DELETE]
             results = list(await asyncio.gather(*(self._delete(c) for c in deletes)))
             placements = await asyncio.to_thread(self._place, others, desired)
-            results += await asyncio.gather(*(self._converge(c, desired[c.service], placements) for c in others))
+            results += await asyncio.gather(
+                *(self._converge(c, desired[c.service], placements) for c in others)
+            )
             return [r for r in results if r is not None]
 
         try:
@@ -118,7 +122,9 @@ class Applier:
 
     # ----------------------------------------------------------------------------- placement
 
-    def _place(self, changes: Sequence[Change], desired: dict[str, Desired]) -> dict[str, tuple[Deployment, Placement]]:
+    def _place(
+        self, changes: Sequence[Change], desired: dict[str, Desired]
+    ) -> dict[str, tuple[Deployment, Placement]]:
         """New job_ids and platform allocations (ports...) for every create and replace, per platform."""
         by_platform: dict[str, list[Deployment]] = {}
         for change in changes:
@@ -130,7 +136,11 @@ class Applier:
         registry_entries = self.ws.registry.entries().values()
         for name, deployments in by_platform.items():
             taken = {r.host_port for r in self.state.services.values() if r.platform == name and r.host_port}
-            taken |= {int(e["host_port"]) for e in registry_entries if e.get("platform") == name and isinstance(e.get("host_port"), int)}
+            taken |= {
+                int(e["host_port"])
+                for e in registry_entries
+                if e.get("platform") == name and isinstance(e.get("host_port"), int)
+            }
             placements = self.platform(name).prepare(deployments, taken)
             for d in deployments:
                 out[d.service] = (d, placements[d.job_id])
@@ -142,7 +152,14 @@ class Applier:
         platform = self.platform(change.platform)
         job_id = change.job_id or ""
         record = self.state.services.get(change.service)
-        self.journal.write("intent", service=change.service, job_id=job_id, action=DELETE, target=change.platform, orphan=change.orphan)
+        self.journal.write(
+            "intent",
+            service=change.service,
+            job_id=job_id,
+            action=DELETE,
+            target=change.platform,
+            orphan=change.orphan,
+        )
         faults.point("delete-after-intent")
         self.reporter.phase(change.service, f"deleting {job_id}")
         try:
@@ -151,7 +168,14 @@ class Applier:
             else:
                 await self._run(platform.remove, job_id)
         except TaoplanError as exc:
-            self.journal.write("outcome", service=change.service, job_id=job_id, action=DELETE, outcome="failed", message=exc.message)
+            self.journal.write(
+                "outcome",
+                service=change.service,
+                job_id=job_id,
+                action=DELETE,
+                outcome="failed",
+                message=exc.message,
+            )
             self.reporter.done(change.service, False, exc.message)
             return Outcome(change.service, DELETE, False, exc.message, job_id)
         self.journal.write("executed", service=change.service, job_id=job_id, action=DELETE)
@@ -165,7 +189,9 @@ class Applier:
 
     # ----------------------------------------------------------------------------- create / replace / noop
 
-    async def _converge(self, change: Change, want: Desired, placements: dict[str, tuple[Deployment, Placement]]) -> Outcome:
+    async def _converge(
+        self, change: Change, want: Desired, placements: dict[str, tuple[Deployment, Placement]]
+    ) -> Outcome:
         if change.action == NOOP:
             return await self._settle(change, want)
         deployment, placement = placements[change.service]
@@ -223,7 +249,13 @@ class Applier:
         record.started_at = now()
         record.status = "starting"
         record.extra = {**record.extra, **dict(started.extra)}
-        self.journal.write("executed", service=change.service, job_id=deployment.job_id, action="start", host_url=started.host_url)
+        self.journal.write(
+            "executed",
+            service=change.service,
+            job_id=deployment.job_id,
+            action="start",
+            host_url=started.host_url,
+        )
         await asyncio.to_thread(self.ws.registry.add, self._registry_entry(record))
         faults.point("after-registry-add")
         if not cbd:
@@ -234,7 +266,14 @@ class Applier:
             if cbd:
                 await self._run(platform.stop, record)
                 await asyncio.to_thread(self.ws.registry.remove, record.job_id)
-            return self._fail(change, record, cbd, f"{result.reason}: {result.message}", self._log_tail(platform, record), result)
+            return self._fail(
+                change,
+                record,
+                cbd,
+                f"{result.reason}: {result.message}",
+                self._log_tail(platform, record),
+                result,
+            )
 
         record.status = "ready"
         record.ready_at = now()
@@ -242,9 +281,18 @@ class Applier:
         record.extra = {**record.extra, "time_to_ready": round(result.elapsed, 3)}
         faults.point("before-record-ready")
         self._save(lambda s: s.services.__setitem__(want.name, record))
-        self.journal.write("outcome", service=change.service, job_id=record.job_id, action=change.action, outcome="ready", elapsed=round(result.elapsed, 3))
+        self.journal.write(
+            "outcome",
+            service=change.service,
+            job_id=record.job_id,
+            action=change.action,
+            outcome="ready",
+            elapsed=round(result.elapsed, 3),
+        )
         if cbd and old is not None:
-            self.journal.write("intent", service=change.service, job_id=old.job_id, action="stop-old", target=want.platform)
+            self.journal.write(
+                "intent", service=change.service, job_id=old.job_id, action="stop-old", target=want.platform
+            )
             await self._run(platform.stop, old)
             await asyncio.to_thread(self.ws.registry.remove, old.job_id)
             self.journal.write("executed", service=change.service, job_id=old.job_id, action="stop-old")
@@ -256,7 +304,14 @@ class Applier:
         record = self.state.services[change.service]
         if change.state_only:
             updated = record.model_copy(
-                update={"protect": want.spec.protect, "spec": {**record.spec, "readiness": want.spec_dict["readiness"], "protect": want.spec.protect}}
+                update={
+                    "protect": want.spec.protect,
+                    "spec": {
+                        **record.spec,
+                        "readiness": want.spec_dict["readiness"],
+                        "protect": want.spec.protect,
+                    },
+                }
             )
             self._save(lambda s: s.services.__setitem__(want.name, updated))
             record = updated
@@ -265,7 +320,14 @@ class Applier:
         platform = self.platform(want.platform)
         result = await self._wait(change.service, platform, record, want.spec.readiness.timeout)
         if not result.ok:
-            return self._fail(change, record, False, f"{result.reason}: {result.message}", self._log_tail(platform, record), result)
+            return self._fail(
+                change,
+                record,
+                False,
+                f"{result.reason}: {result.message}",
+                self._log_tail(platform, record),
+                result,
+            )
         ready = record.model_copy(update={"status": "ready", "readiness": "ready", "ready_at": now()})
         self._save(lambda s: s.services.__setitem__(want.name, ready))
         self.reporter.done(change.service, True, f"ready at {record.host_url}")
@@ -299,7 +361,14 @@ class Applier:
         if not cbd:
             self._save(lambda s: s.services.__setitem__(record.name, failed))
         kept = " (the old workload keeps serving)" if cbd else ""
-        self.journal.write("outcome", service=change.service, job_id=record.job_id, action=change.action, outcome=status, message=message)
+        self.journal.write(
+            "outcome",
+            service=change.service,
+            job_id=record.job_id,
+            action=change.action,
+            outcome=status,
+            message=message,
+        )
         text = f"{message}{kept}"
         if tail:
             text += "\n    " + "\n    ".join(tail)

@@ -50,7 +50,9 @@ class TaoplanGroup(click.Group):
         except BrokenPipeError:
             ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes a message
-            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            click.echo(
+                f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True
+            )
             if debug:
                 traceback.print_exc()
             ctx.exit(1)
@@ -59,9 +61,20 @@ class TaoplanGroup(click.Group):
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     """-f/--file, --state-dir and --debug on every command."""
 
-    @click.option("-f", "--file", "file", default="services.yaml", show_default=True, type=click.Path(path_type=Path),
-                  help="The services file.")
-    @click.option("--state-dir", default=None, help="State directory (default: .taoplan beside the file, or TAOPLAN_STATE_DIR).")
+    @click.option(
+        "-f",
+        "--file",
+        "file",
+        default="services.yaml",
+        show_default=True,
+        type=click.Path(path_type=Path),
+        help="The services file.",
+    )
+    @click.option(
+        "--state-dir",
+        default=None,
+        help="State directory (default: .taoplan beside the file, or TAOPLAN_STATE_DIR).",
+    )
     @click.option("--debug", is_flag=True, hidden=True)
     @functools.wraps(fn)
     def wrapper(*args: Any, debug: bool, **kwargs: Any) -> Any:
@@ -71,8 +84,13 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def lock_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--lock-timeout", default=0.0, show_default=True, type=float,
-                        help="Seconds to wait for the state lock before giving up (exit 5).")(fn)
+    return click.option(
+        "--lock-timeout",
+        default=0.0,
+        show_default=True,
+        type=float,
+        help="Seconds to wait for the state lock before giving up (exit 5).",
+    )(fn)
 
 
 def _open(file: Path, state_dir: str | None) -> Workspace:
@@ -89,7 +107,9 @@ def _color() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-@click.group(cls=TaoplanGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=TaoplanGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="taoplan")
 def main() -> None:
     """Declarative plan/apply for NVIDIA TAO inference microservices.
@@ -127,14 +147,43 @@ def schema() -> None:
 
 @main.command()
 @common
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Limit the plan to these services (repeatable).")
-@click.option("--replace", "force_replace", multiple=True, metavar="NAME", help="Replace these services even if unchanged.")
-@click.option("-out", "--out", "out", type=click.Path(path_type=Path), default=None, help="Save the plan to FILE for `apply FILE`.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME",
+    help="Limit the plan to these services (repeatable).",
+)
+@click.option(
+    "--replace",
+    "force_replace",
+    multiple=True,
+    metavar="NAME",
+    help="Replace these services even if unchanged.",
+)
+@click.option(
+    "-out",
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Save the plan to FILE for `apply FILE`.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
-@click.option("--refresh/--no-refresh", default=True, show_default=True, help="Observe what really runs first.")
-def plan(file: Path, state_dir: str | None, targets: tuple[str, ...], force_replace: tuple[str, ...],
-         out: Path | None, as_json: bool, detailed_exitcode: bool, refresh: bool) -> None:
+@click.option(
+    "--refresh/--no-refresh", default=True, show_default=True, help="Observe what really runs first."
+)
+def plan(
+    file: Path,
+    state_dir: str | None,
+    targets: tuple[str, ...],
+    force_replace: tuple[str, ...],
+    out: Path | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+    refresh: bool,
+) -> None:
     """Show what apply would create, replace and delete, and why."""
     from taoplan import output
 
@@ -180,11 +229,16 @@ def _check_secrets(ws: Workspace, the_plan: Plan) -> None:
             spec = ws.config.services[change.service]
             missing += [f"{change.service}: {name}" for name in spec.secrets if not os.environ.get(name)]
     if missing:
-        lines = [f"secret {m} is not set in the environment (set it before apply; taoplan never stores it)" for m in missing]
+        lines = [
+            f"secret {m} is not set in the environment (set it before apply; taoplan never stores it)"
+            for m in missing
+        ]
         raise ConfigError(lines[0], lines=lines)
 
 
-def _execute(ws: Workspace, state: State, the_plan: Plan, desired: dict[str, Any], parallelism: int, command: str) -> None:
+def _execute(
+    ws: Workspace, state: State, the_plan: Plan, desired: dict[str, Any], parallelism: int, command: str
+) -> None:
     from taoplan.apply import Applier
     from taoplan.errors import ApplyFailed
     from taoplan.journal import Journal
@@ -192,7 +246,9 @@ def _execute(ws: Workspace, state: State, the_plan: Plan, desired: dict[str, Any
 
     reporter = make_reporter()
     try:
-        outcomes = Applier(ws, state, Journal(ws.store.dir, command), reporter, parallelism).run(the_plan, desired)
+        outcomes = Applier(ws, state, Journal(ws.store.dir, command), reporter, parallelism).run(
+            the_plan, desired
+        )
     finally:
         reporter.close()
     failed = [o for o in outcomes if not o.ok]
@@ -208,11 +264,27 @@ def _execute(ws: Workspace, state: State, the_plan: Plan, desired: dict[str, Any
 @lock_option
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 256), help="Actions run at once.")
+@click.option(
+    "--parallelism", default=8, show_default=True, type=click.IntRange(1, 256), help="Actions run at once."
+)
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Limit apply to these services.")
-@click.option("--replace", "force_replace", multiple=True, metavar="NAME", help="Replace these services even if unchanged.")
-def apply(file: Path, state_dir: str | None, lock_timeout: float, plan_file: Path | None, auto_approve: bool,
-          parallelism: int, targets: tuple[str, ...], force_replace: tuple[str, ...]) -> None:
+@click.option(
+    "--replace",
+    "force_replace",
+    multiple=True,
+    metavar="NAME",
+    help="Replace these services even if unchanged.",
+)
+def apply(
+    file: Path,
+    state_dir: str | None,
+    lock_timeout: float,
+    plan_file: Path | None,
+    auto_approve: bool,
+    parallelism: int,
+    targets: tuple[str, ...],
+    force_replace: tuple[str, ...],
+) -> None:
     """Make what runs match the services file (or apply a saved plan exactly)."""
     from taoplan import output
     from taoplan.lock import StateLock
@@ -243,8 +315,14 @@ def apply(file: Path, state_dir: str | None, lock_timeout: float, plan_file: Pat
 @click.argument("names", nargs=-1)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 256))
-def destroy(file: Path, state_dir: str | None, lock_timeout: float, names: tuple[str, ...], auto_approve: bool,
-            parallelism: int) -> None:
+def destroy(
+    file: Path,
+    state_dir: str | None,
+    lock_timeout: float,
+    names: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+) -> None:
     """Stop and remove services (all, or NAMES), their state and registry entries."""
     from taoplan import output
     from taoplan.lock import StateLock
@@ -265,7 +343,9 @@ def destroy(file: Path, state_dir: str | None, lock_timeout: float, names: tuple
 
 
 @main.command()
-@click.option("-f", "--file", "file", default="services.yaml", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "-f", "--file", "file", default="services.yaml", show_default=True, type=click.Path(path_type=Path)
+)
 @click.option("--state-dir", default=None)
 @click.option("--force", is_flag=True, help="Remove the lock even if its holder is alive.")
 @click.option("--debug", is_flag=True, hidden=True)
@@ -285,7 +365,9 @@ def unlock(file: Path, state_dir: str | None, force: bool, debug: bool) -> None:
         click.echo(f"Removed the lock held by {who}.")
         return
     lock.force_unlock(directory)
-    click.echo(f"Unlocked (the last holder was {lock.describe(holder)})." if holder else "The state was not locked.")
+    click.echo(
+        f"Unlocked (the last holder was {lock.describe(holder)})." if holder else "The state was not locked."
+    )
 
 
 # ------------------------------------------------------------------------------------------ observe
@@ -335,7 +417,13 @@ def logs(file: Path, state_dir: str | None, name: str, tail: int, follow: bool) 
 @main.command()
 @common
 @click.argument("names", nargs=-1)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Write artifacts here (default: print).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write artifacts here (default: print).",
+)
 def render(file: Path, state_dir: str | None, names: tuple[str, ...], out_dir: Path | None) -> None:
     """Render the per-platform artifacts apply would run."""
     from taoplan.rendering import render_all

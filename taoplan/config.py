@@ -35,9 +35,6 @@ class Pricing(_Strict):
     gpu_hour: Annotated[float, Field(ge=0)]
 
 
-EnvValue = str | StrictInt | float | StrictBool
-
-
 class ServiceSpec(_Strict):
     """One service as declared (defaults already merged in)."""
 
@@ -49,7 +46,7 @@ class ServiceSpec(_Strict):
     platform: str = "local-docker"
     image: str | None = None
     host_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
-    env: dict[str, EnvValue] = {}
+    env: dict[str, str] = {}
     secrets: list[str] = []
     readiness: Readiness = Readiness()
     protect: StrictBool = False
@@ -69,7 +66,9 @@ class ServiceSpec(_Strict):
             raise ValueError(f"unknown platform {value!r}; valid: {', '.join(platforms.KNOWN)}")
         if not platforms.is_available(value):
             available = ", ".join(platforms.IMPLEMENTED)
-            raise ValueError(f"platform {value!r} is not implemented in this version (available: {available})")
+            raise ValueError(
+                f"platform {value!r} is not implemented in this version (available: {available})"
+            )
         return value
 
     @field_validator("model_path")
@@ -81,9 +80,13 @@ class ServiceSpec(_Strict):
         for prefix in rules.rejected_prefixes:
             if lowered.startswith(prefix):
                 hint = " (use hf_model://org/model)" if prefix == "hf://" else ""
-                raise ValueError(f"{prefix} model paths are not supported{hint}; use hf_model://org/model or an absolute path")
+                raise ValueError(
+                    f"{prefix} model paths are not supported{hint}; use hf_model://org/model or an absolute path"
+                )
         if any(p in value for p in rules.placeholders):
-            raise ValueError(f"{value!r} looks like a placeholder; give a real hf_model://org/model or absolute path")
+            raise ValueError(
+                f"{value!r} looks like a placeholder; give a real hf_model://org/model or absolute path"
+            )
         if value.startswith("hf_model://"):
             repo = value[len("hf_model://") :]
             if not re.fullmatch(r"[^/\s]+/[^/\s]+", repo):
@@ -92,31 +95,45 @@ class ServiceSpec(_Strict):
         if "://" in value:
             raise ValueError(f"{value!r}: unsupported scheme; use hf_model://org/model or an absolute path")
         if not value.startswith("/"):
-            raise ValueError(f"{value!r} is relative; give an absolute path inside the container or hf_model://org/model")
+            raise ValueError(
+                f"{value!r} is relative; give an absolute path inside the container or hf_model://org/model"
+            )
         return value
 
     @field_validator("image")
     @classmethod
     def _image(cls, value: str | None) -> str | None:
         if value is not None and ("/" not in value or any(c.isspace() for c in value)):
-            raise ValueError(f"{value!r}: give an absolute image URI such as nvcr.io/nvidia/tao/tao-toolkit:7.1.0")
+            raise ValueError(
+                f"{value!r}: give an absolute image URI such as nvcr.io/nvidia/tao/tao-toolkit:7.1.0"
+            )
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_scalars(cls, value: Any) -> Any:
+        """Numbers and booleans are fine as env values (as in Compose); nested data is not."""
+        if isinstance(value, dict):
+            return {k: _env_text(v) if isinstance(v, (bool, int, float)) else v for k, v in value.items()}
         return value
 
     @field_validator("env")
     @classmethod
-    def _env(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+    def _env(cls, value: dict[str, str], info: Any) -> dict[str, str]:
         refs: References = info.context["refs"]
         rules = refs.service.env
         for name in value:
             if not isinstance(name, str) or not ENV_NAME_RE.fullmatch(name):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
             if name in refs.service.secret_names:
-                raise ValueError(f"{name} is a secret: list its name under secrets: and set it in the environment")
+                raise ValueError(
+                    f"{name} is a secret: list its name under secrets: and set it in the environment"
+                )
             if name in rules.forbidden or name.startswith(tuple(rules.forbidden_prefixes)):
                 raise ValueError(f"{name} is forbidden for TAO inference services")
             if name in rules.reserved:
                 raise ValueError(f"{name} is set by taoplan itself")
-        return {k: _env_text(v) for k, v in value.items()}
+        return value
 
     @field_validator("secrets")
     @classmethod
@@ -144,10 +161,14 @@ class ServiceSpec(_Strict):
         if arch.command_style != "predict_flags":
             for name in ("model_key", "output_dir"):
                 if getattr(self, name) is not None:
-                    problems.append((name, f"{name} applies only to cosmos-predict2.5, not {self.network_arch}"))
+                    problems.append(
+                        (name, f"{name} applies only to cosmos-predict2.5, not {self.network_arch}")
+                    )
         elif self.model_path.startswith("hf_model://") and not self.model_key:
             keys = ", ".join(arch.model_keys)
-            problems.append(("model_key", f"cosmos-predict2.5 with hf_model:// needs model_key (one of {keys})"))
+            problems.append(
+                ("model_key", f"cosmos-predict2.5 with hf_model:// needs model_key (one of {keys})")
+            )
         if self.output_dir is not None and not self.output_dir.startswith("/"):
             problems.append(("output_dir", f"{self.output_dir!r} is relative; give an absolute path"))
         overlap = set(self.secrets) & set(self.env)
@@ -231,7 +252,9 @@ def load_services(path: Path, refs: References) -> ServicesConfig:
     if data is None:
         raise ConfigError(f"{path}:1:1: the file is empty; expected 'version: 1' and 'services:'")
     if not isinstance(data, dict):
-        raise ConfigError(f"{source.where([])}: expected a mapping with 'version' and 'services', got {type(data).__name__}")
+        raise ConfigError(
+            f"{source.where([])}: expected a mapping with 'version' and 'services', got {type(data).__name__}"
+        )
     _scan_for_secret_values(source, refs, errors)
     errors.raise_if_any()
 
@@ -246,12 +269,17 @@ def load_services(path: Path, refs: References) -> ServicesConfig:
 
     project = top.project if top.project is not None else _default_project(path)
     if not PROJECT_RE.fullmatch(project):
-        errors.add(("project",), f"{project!r} must be lowercase letters, digits, '-', '_' or '.' (at most 63)")
+        errors.add(
+            ("project",), f"{project!r} must be lowercase letters, digits, '-', '_' or '.' (at most 63)"
+        )
 
     defaults = top.defaults
     for key in defaults:
         if key not in ServiceSpec.model_fields:
-            errors.add(("defaults", key), _message({"type": "extra_forbidden", "loc": (key,), "msg": ""}, ServiceSpec.model_fields))
+            errors.add(
+                ("defaults", key),
+                _message({"type": "extra_forbidden", "loc": (key,), "msg": ""}, ServiceSpec.model_fields),
+            )
 
     if not top.services:
         errors.add(("services",), "no services declared")
@@ -297,7 +325,9 @@ def load_services(path: Path, refs: References) -> ServicesConfig:
     )
 
 
-def _origin(raw: dict[str, Any], defaults: dict[str, Any], base: tuple[str, str], loc: tuple[Any, ...]) -> tuple[Any, ...]:
+def _origin(
+    raw: dict[str, Any], defaults: dict[str, Any], base: tuple[str, str], loc: tuple[Any, ...]
+) -> tuple[Any, ...]:
     """Where a merged value came from: the service itself, or defaults:."""
     if not loc or loc[0] in raw:
         return base + loc
@@ -313,11 +343,16 @@ def _check_ports(services: dict[str, ServiceSpec], raw: dict[str, Any], errors: 
             continue
         key = (spec.platform, spec.host_port)
         if key in seen:
-            errors.add(("services", name, "host_port"), f"port {spec.host_port} is also used by service {seen[key]!r}")
+            errors.add(
+                ("services", name, "host_port"),
+                f"port {spec.host_port} is also used by service {seen[key]!r}",
+            )
         seen[key] = name
 
 
-def _load_platform_configs(top: FileModel, services: dict[str, ServiceSpec], errors: _Errors) -> dict[str, BaseModel]:
+def _load_platform_configs(
+    top: FileModel, services: dict[str, ServiceSpec], errors: _Errors
+) -> dict[str, BaseModel]:
     configs: dict[str, BaseModel] = {}
     for name, raw in top.platforms.items():
         if name not in platforms.KNOWN:

@@ -22,7 +22,9 @@ def run_checks(ws: Workspace) -> list[Check]:
     desired = ws.desired()
     by_platform: dict[str, list] = {}
     for want in desired.values():
-        by_platform.setdefault(want.platform, []).append(build_deployment(ws, want, "00000000-0000-4000-8000-000000000000", state.lineage))
+        by_platform.setdefault(want.platform, []).append(
+            build_deployment(ws, want, "00000000-0000-4000-8000-000000000000", state.lineage)
+        )
     for name, deployments in sorted(by_platform.items()):
         try:
             platform_checks = ws.platform(name, state.lineage).doctor(deployments)
@@ -33,6 +35,10 @@ def run_checks(ws: Workspace) -> list[Check]:
     for secret in secrets:
         users = [n for n, spec in ws.config.services.items() if secret in spec.secrets]
         present = bool(os.environ.get(secret))
-        detail = f"set (used by {', '.join(users)})" if present else f"missing: export {secret} before apply (used by {', '.join(users)})"
+        detail = (
+            f"set (used by {', '.join(users)})"
+            if present
+            else f"missing: export {secret} before apply (used by {', '.join(users)})"
+        )
         checks.append(Check(f"secret {secret}", present, detail))
     return checks

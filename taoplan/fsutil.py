@@ -13,7 +13,9 @@ from taoplan.errors import UnsafePathError
 def refuse_symlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISLNK(os.lstat(path).st_mode):
-            raise UnsafePathError(f"{path}: is a symlink; refusing to follow it (remove it if it is not yours)")
+            raise UnsafePathError(
+                f"{path}: is a symlink; refusing to follow it (remove it if it is not yours)"
+            )
 
 
 def ensure_private_dir(path: Path) -> Path:

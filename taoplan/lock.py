@@ -62,10 +62,18 @@ def _alive(pid: int) -> bool:
 class StateLock:
     """``with StateLock(dir, timeout, command):`` holds the exclusive lock or raises LockHeldError (exit 5)."""
 
-    def __init__(self, state_dir: Path, timeout: float = 0.0, command: str = "", warn: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        timeout: float = 0.0,
+        command: str = "",
+        warn: Callable[[str], None] | None = None,
+    ):
         self.state_dir = state_dir
         self.timeout = timeout
-        self.command = command or " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
+        self.command = command or " ".join(
+            os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)
+        )
         self.warn = warn or (lambda msg: None)
         self.fd: int | None = None
 

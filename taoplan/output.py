@@ -22,7 +22,9 @@ def format_plan(plan: Plan, *, color: bool = False, show_noop: bool = False) -> 
         lines.append(style(f"Warning: {warning}", "yellow"))
     shown = [c for c in plan.changes if c.action != NOOP or c.reasons or show_noop]
     if shown:
-        lines.append(f"taoplan will perform these actions (project {plan.project}, state serial {plan.state_serial}):")
+        lines.append(
+            f"taoplan will perform these actions (project {plan.project}, state serial {plan.state_serial}):"
+        )
         lines.append("")
     for change in shown:
         symbol, fg = _SYMBOL[change.action]

@@ -41,7 +41,9 @@ def env_payload(platform: str, job_id: str, refs: References) -> dict[str, str]:
     }
 
 
-def inner_command(spec: ServiceSpec, job_id: str, platform: str, refs: References, port: int | None = None) -> str:
+def inner_command(
+    spec: ServiceSpec, job_id: str, platform: str, refs: References, port: int | None = None
+) -> str:
     """The command the container runs under /bin/bash -c. ``port`` overrides 8080 where the arch allows."""
     arch = refs.service.archs[spec.network_arch]
     listen = port if port is not None else refs.service.container_port

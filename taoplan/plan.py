@@ -124,12 +124,18 @@ def make_plan(
 
     for name, want in desired.items():
         if in_scope(name):
-            out.changes.append(_decide(want, recorded.services.get(name), observed, name in force_replace, replace_strategy, out))
+            out.changes.append(
+                _decide(
+                    want, recorded.services.get(name), observed, name in force_replace, replace_strategy, out
+                )
+            )
 
     for name, record in recorded.services.items():
         if name not in desired and in_scope(name):
             if record.protect:
-                out.protected.append(f"service {name!r} is protected (protect: true) and would be deleted: it is no longer in the services file")
+                out.protected.append(
+                    f"service {name!r} is protected (protect: true) and would be deleted: it is no longer in the services file"
+                )
             out.changes.append(
                 Change(name, DELETE, ("not in the services file",), record.platform, job_id=record.job_id)
             )
@@ -148,7 +154,9 @@ def make_plan(
             Change(
                 obs.service,
                 DELETE,
-                (f"orphan: workload {job_id} is not in state (left by an interrupted apply?); status {obs.status}",),
+                (
+                    f"orphan: workload {job_id} is not in state (left by an interrupted apply?); status {obs.status}",
+                ),
                 platform,
                 job_id=job_id,
                 orphan=True,
@@ -184,9 +192,16 @@ def _decide(
         return Change(want.name, CREATE, ("new service",), want.platform)
 
     obs = observed.get(record.job_id) if observed is not None else _from_record(record)
-    diff = spec_reasons(_recorded_comparable(record), want.comparable()) if record.spec_hash != want.spec_hash else []
+    diff = (
+        spec_reasons(_recorded_comparable(record), want.comparable())
+        if record.spec_hash != want.spec_hash
+        else []
+    )
     if record.platform != want.platform:
-        diff = [f"platform: {record.platform!r} → {want.platform!r}", *[d for d in diff if not d.startswith("platform:")]]
+        diff = [
+            f"platform: {record.platform!r} → {want.platform!r}",
+            *[d for d in diff if not d.startswith("platform:")],
+        ]
     cbd, why = replace_strategy(want)
 
     def replace(*reasons: str) -> Change:
@@ -196,7 +211,12 @@ def _decide(
             )
         order = "create before destroy" if cbd else f"destroy before create: {why}"
         return Change(
-            want.name, REPLACE, (*reasons, order), want.platform, job_id=record.job_id, create_before_destroy=cbd
+            want.name,
+            REPLACE,
+            (*reasons, order),
+            want.platform,
+            job_id=record.job_id,
+            create_before_destroy=cbd,
         )
 
     if obs is None or obs.status == "missing":
@@ -209,7 +229,9 @@ def _decide(
         code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
         return replace(f"workload {record.job_id} exited{code}", *diff)
     if obs.spec_hash and obs.spec_hash != record.spec_hash:
-        return replace(f"running workload has spec hash {obs.spec_hash}, state recorded {record.spec_hash}", *diff)
+        return replace(
+            f"running workload has spec hash {obs.spec_hash}, state recorded {record.spec_hash}", *diff
+        )
     if forced:
         return replace("forced by --replace", *diff)
     if diff:
@@ -237,7 +259,11 @@ def _from_record(record: ServiceRecord) -> Observation:
 
 
 def _recorded_comparable(record: ServiceRecord) -> dict[str, Any]:
-    return {**record.spec, "image": record.image, "platform_settings": record.extra.get("platform_config", {})}
+    return {
+        **record.spec,
+        "image": record.image,
+        "platform_settings": record.extra.get("platform_config", {}),
+    }
 
 
 def _state_only_changes(record: ServiceRecord, want: Desired) -> list[str]:

@@ -142,7 +142,9 @@ def _load(root: Path) -> References:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise ConfigError(f"{root / 'service.yaml'}: secret_value_patterns: bad regex {pattern!r}: {exc}") from None
+            raise ConfigError(
+                f"{root / 'service.yaml'}: secret_value_patterns: bad regex {pattern!r}: {exc}"
+            ) from None
     return References(
         root=root,
         service=service,
@@ -165,7 +167,11 @@ class ResolvedImage:
 
 
 def _looks_like_key(value: str) -> bool:
-    return "/" not in value and ":" not in value and bool(re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", value))
+    return (
+        "/" not in value
+        and ":" not in value
+        and bool(re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", value))
+    )
 
 
 def _versions_lookup(refs: References, dotted: str) -> str | None:
@@ -198,7 +204,9 @@ def resolve_image(
         return ResolvedImage(env[env_name], f"env:{env_name}{suffix}")
     mapped = refs.service.image_mapping.get(str(key))
     if mapped is None:
-        raise ConfigError(f"{refs.root / 'service.yaml'}: image_mapping has no key {key!r} (needed by {arch})")
+        raise ConfigError(
+            f"{refs.root / 'service.yaml'}: image_mapping has no key {key!r} (needed by {arch})"
+        )
     if not _looks_like_key(mapped):
         return ResolvedImage(mapped, f"mapping:{key}{suffix}")
     image = _versions_lookup(refs, mapped)

@@ -29,7 +29,9 @@ def _environment() -> Any:
     return env
 
 
-def render_template(platform: str, template: str, context: dict[str, Any], *, name: str | None = None, mode: int = 0o644) -> Artifact:
+def render_template(
+    platform: str, template: str, context: dict[str, Any], *, name: str | None = None, mode: int = 0o644
+) -> Artifact:
     """Render templates/<platform>/<template> into an Artifact named ``name`` (default: template minus .j2)."""
     text = _environment().get_template(f"{platform}/{template}").render(**context)
     return Artifact(name=name or template.removesuffix(".j2"), content=text, mode=mode)

@@ -32,5 +32,7 @@ def render_all(ws: Workspace, state: State, names: tuple[str, ...]) -> Iterator[
             port = next(p for p in range(FIRST_PORT, 65536) if p not in taken)
             taken.add(port)
         deployment = build_deployment(ws, want, job_id, state.lineage)
-        for artifact in ws.platform(want.platform, state.lineage).render(deployment, Placement(host_port=port)):
+        for artifact in ws.platform(want.platform, state.lineage).render(
+            deployment, Placement(host_port=port)
+        ):
             yield name, artifact

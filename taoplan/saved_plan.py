@@ -34,7 +34,9 @@ def load_for_apply(path: Path, ws: Workspace, state: State) -> tuple[Plan, dict[
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a taoplan plan file ({exc})") from None
     if plan.lineage != state.lineage:
-        raise StalePlanError(f"{path}: the plan was made for another state (lineage {plan.lineage}, state has {state.lineage})")
+        raise StalePlanError(
+            f"{path}: the plan was made for another state (lineage {plan.lineage}, state has {state.lineage})"
+        )
     if plan.state_serial != state.serial:
         raise StalePlanError(
             f"{path}: stale plan: state changed since it was made (plan serial {plan.state_serial}, "
@@ -43,5 +45,7 @@ def load_for_apply(path: Path, ws: Workspace, state: State) -> tuple[Plan, dict[
     desired = ws.desired()
     hashes = {name: want.spec_hash for name, want in desired.items()}
     if hashes != data.get("desired_hashes"):
-        raise StalePlanError(f"{path}: stale plan: the services file or image settings changed since it was made; run 'taoplan plan' again")
+        raise StalePlanError(
+            f"{path}: stale plan: the services file or image settings changed since it was made; run 'taoplan plan' again"
+        )
     return plan, desired

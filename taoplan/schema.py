@@ -15,7 +15,9 @@ def services_schema() -> dict[str, Any]:
     service["properties"]["network_arch"]["enum"] = list(refs.service.valid_archs)
     service["properties"]["platform"]["enum"] = list(platforms.KNOWN)
     defaults = {**service, "required": [], "title": "Defaults"}
-    platform_props = {name: platforms.platform_class(name).Config.model_json_schema() for name in platforms.IMPLEMENTED}
+    platform_props = {
+        name: platforms.platform_class(name).Config.model_json_schema() for name in platforms.IMPLEMENTED
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "taoplan services file",
@@ -30,7 +32,10 @@ def services_schema() -> dict[str, Any]:
             "services": {
                 "type": "object",
                 "minProperties": 1,
-                "propertyNames": {"pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": SERVICE_NAME_MAX},
+                "propertyNames": {
+                    "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                    "maxLength": SERVICE_NAME_MAX,
+                },
                 "additionalProperties": service,
             },
             "pricing": {"type": "object", "additionalProperties": Pricing.model_json_schema()},

@@ -79,17 +79,23 @@ class StateStore:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{self.path}:{exc.lineno}:{exc.colno}: state file is not valid JSON: {exc.msg}") from None
+            raise ConfigError(
+                f"{self.path}:{exc.lineno}:{exc.colno}: state file is not valid JSON: {exc.msg}"
+            ) from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{self.path}:1:1: state file is not a JSON object")
         version = raw.get("format_version")
         if version != FORMAT_VERSION:
-            raise ConfigError(f"{self.path}: state format_version {version!r} is not supported (expected {FORMAT_VERSION})")
+            raise ConfigError(
+                f"{self.path}: state format_version {version!r} is not supported (expected {FORMAT_VERSION})"
+            )
         try:
             return State.model_validate(raw)
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise ConfigError(f"{self.path}: state file is damaged at {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            raise ConfigError(
+                f"{self.path}: state file is damaged at {'.'.join(map(str, err['loc']))}: {err['msg']}"
+            ) from None
 
     def write(self, state: State) -> State:
         """Persist ``state`` with the next serial; returns the written state."""

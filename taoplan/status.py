@@ -33,7 +33,9 @@ def _probe_readiness(ws: Workspace, record: ServiceRecord, url: str) -> tuple[st
     return "starting", verdict.reason
 
 
-def _row(ws: Workspace, state: State, record: ServiceRecord, obs: Observation | None, refresh: bool) -> dict[str, Any]:
+def _row(
+    ws: Workspace, state: State, record: ServiceRecord, obs: Observation | None, refresh: bool
+) -> dict[str, Any]:
     detail = record.readiness or ""
     if not refresh:
         current = record.status

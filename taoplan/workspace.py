@@ -50,7 +50,9 @@ class Workspace:
                 raise PlatformError(f"platform {name!r} is not implemented in this version")
             cls = platforms.platform_class(name)
             config = self.config.platforms.get(name) or cls.Config()
-            ctx = PlatformContext(project=self.project, lineage=lineage, state_dir=self.store.dir, refs=self.refs)
+            ctx = PlatformContext(
+                project=self.project, lineage=lineage, state_dir=self.store.dir, refs=self.refs
+            )
             self._platforms[name] = cls(config, ctx)
         return self._platforms[name]
 
@@ -83,7 +85,9 @@ class Workspace:
         observed = self.refresh(state) if refresh else None
 
         def strategy(want: Desired) -> tuple[bool, str]:
-            return self.platform(want.platform, state.lineage).replace_strategy(want.spec.num_gpus, want.spec.host_port)
+            return self.platform(want.platform, state.lineage).replace_strategy(
+                want.spec.num_gpus, want.spec.host_port
+            )
 
         plan = make_plan(
             desired,

@@ -117,7 +117,9 @@ def _compose(text: str, display: str) -> Any:
             problem = "tab character: YAML indentation must use spaces"
         if mark is None:
             raise ConfigError(f"{display}: YAML syntax error: {problem}") from None
-        raise ConfigError(f"{display}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}") from None
+        raise ConfigError(
+            f"{display}:{mark.line + 1}:{mark.column + 1}: YAML syntax error: {problem}"
+        ) from None
     except YAMLError as exc:
         raise ConfigError(f"{display}: YAML syntax error: {str(exc).splitlines()[0]}") from None
     finally:
@@ -144,13 +146,17 @@ class _Builder:
     def build(self, node: Any) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise ConfigError(f"{self._at(node)}: document expands to more than {MAX_NODES} nodes (alias bomb?)")
+            raise ConfigError(
+                f"{self._at(node)}: document expands to more than {MAX_NODES} nodes (alias bomb?)"
+            )
         tag: str = node.tag
         if tag == _TAG + "map":
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _TAG + "merge":
-                    raise ConfigError(f"{self._at(key_node)}: merge keys (<<) are not supported; use defaults:")
+                    raise ConfigError(
+                        f"{self._at(key_node)}: merge keys (<<) are not supported; use defaults:"
+                    )
                 key = self.build(key_node)
                 if not isinstance(key, (str, int, float, bool)) and key is not None:
                     raise ConfigError(f"{self._at(key_node)}: mapping keys must be plain scalars")

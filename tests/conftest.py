@@ -41,7 +41,9 @@ def write(folder: Path, text: str, name: str = "services.yaml") -> Path:
     return path
 
 
-def taoplan(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600, stdin: str | None = None) -> Run:
+def taoplan(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600, stdin: str | None = None
+) -> Run:
     """Run the real console script in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(

@@ -110,7 +110,9 @@ class Platform(Protocol):
 
     def render(self, deployment: Deployment, placement: Placement) -> list[Artifact]: ...
 
-    def start(self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]) -> Started: ...
+    def start(
+        self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]
+    ) -> Started: ...
 
     def observe(self) -> dict[str, Observation]:
         """Every workload carrying this project's labels, keyed by job_id."""

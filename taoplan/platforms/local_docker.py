@@ -21,7 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taoplan import labels
 from taoplan.errors import PlatformError
-from taoplan.platforms.base import Artifact, Check, Deployment, Observation, Placement, PlatformContext, Started
+from taoplan.platforms.base import (
+    Artifact,
+    Check,
+    Deployment,
+    Observation,
+    Placement,
+    PlatformContext,
+    Started,
+)
 from taoplan.render import render_template
 from taoplan.state import ServiceRecord
 
@@ -57,8 +65,8 @@ class RunArgs:
 
 def parse_run_script(script: str) -> RunArgs:
     """Parse the `docker run` line of run.sh (the flags our template emits) into RunArgs."""
-    body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
-    argv = shlex.split(body.replace("\\\n", " "))
+    # shlex keeps quoted text intact and yields "\n" for each backslash line continuation
+    argv = [token for token in shlex.split(script, comments=True) if token != "\n"]
     if argv[:3] != ["exec", "docker", "run"]:
         raise PlatformError(f"run.sh must start with 'exec docker run', got {' '.join(argv[:3])!r}")
     args = RunArgs()
@@ -139,7 +147,9 @@ class LocalDocker:
                 try:
                     if self.base_url:
                         self._client = docker.DockerClient(
-                            base_url=self.base_url, use_ssh_client=self.base_url.startswith("ssh://"), max_pool_size=32
+                            base_url=self.base_url,
+                            use_ssh_client=self.base_url.startswith("ssh://"),
+                            max_pool_size=32,
                         )
                     else:
                         self._client = docker.DockerClient(
@@ -149,7 +159,9 @@ class LocalDocker:
                 except Exception as exc:  # noqa: BLE001 - every failure here means "unreachable"
                     self._client = None
                     where = self.base_url or "unix:///var/run/docker.sock"
-                    raise PlatformError(f"local-docker: cannot reach the Docker daemon at {where}: {_short(exc)}") from None
+                    raise PlatformError(
+                        f"local-docker: cannot reach the Docker daemon at {where}: {_short(exc)}"
+                    ) from None
             return self._client
 
     # ----------------------------------------------------------------------------- planning facts
@@ -214,14 +226,20 @@ class LocalDocker:
                 init=args.init,
                 tmpfs=args.tmpfs,
                 environment=environment,
-                device_requests=[DeviceRequest(count=args.gpus, capabilities=[["gpu"]])] if args.gpus else None,
+                device_requests=[DeviceRequest(count=args.gpus, capabilities=[["gpu"]])]
+                if args.gpus
+                else None,
                 detach=True,
             )
             container.start()
         except ImageNotFound as exc:
-            raise PlatformError(f"{deployment.service}: image {args.image} not found: {_short(exc)}") from None
+            raise PlatformError(
+                f"{deployment.service}: image {args.image} not found: {_short(exc)}"
+            ) from None
         except APIError as exc:
-            raise PlatformError(f"{deployment.service}: docker refused to start {args.name}: {_short(exc)}") from None
+            raise PlatformError(
+                f"{deployment.service}: docker refused to start {args.name}: {_short(exc)}"
+            ) from None
         port = placement.host_port
         return Started(
             host_url=f"http://{self.public_host}:{port}",
@@ -239,7 +257,9 @@ class LocalDocker:
                 self.client.networks.create(name, driver="bridge", labels={labels.PROJECT: self.ctx.project})
             except APIError as exc:
                 if "already exists" not in str(exc):
-                    raise PlatformError(f"local-docker: cannot create network {name}: {_short(exc)}") from None
+                    raise PlatformError(
+                        f"local-docker: cannot create network {name}: {_short(exc)}"
+                    ) from None
 
     def _ensure_image(self, image: str) -> None:
         from docker.errors import DockerException, ImageNotFound
@@ -255,7 +275,9 @@ class LocalDocker:
         try:
             self.client.images.pull(image)
         except DockerException as exc:
-            raise PlatformError(f"image {image} is not present locally and could not be pulled: {_short(exc)}") from None
+            raise PlatformError(
+                f"image {image} is not present locally and could not be pulled: {_short(exc)}"
+            ) from None
 
     def stop(self, record: ServiceRecord) -> None:
         self.remove(record.job_id)
@@ -353,7 +375,9 @@ class LocalDocker:
                 Check(
                     "GPU runtime",
                     ok,
-                    "nvidia runtime present" if ok else "no nvidia runtime: install the NVIDIA Container Toolkit, or set gpus: none",
+                    "nvidia runtime present"
+                    if ok
+                    else "no nvidia runtime: install the NVIDIA Container Toolkit, or set gpus: none",
                 )
             )
         return checks

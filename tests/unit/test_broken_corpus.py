@@ -41,7 +41,9 @@ def test_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
-def test_broken_file_gets_located_one_line_error(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_file_gets_located_one_line_error(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TAO_INF_MS_STATE", str(tmp_path / "registry.json"))
     expect, line = expectations(path)
     target = tmp_path / "services.yaml"
@@ -94,7 +96,9 @@ def test_broken_references_override(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     original = Path(__file__).resolve().parents[2] / "references"
     for name in ("request.yaml", "versions.yaml"):
         (refs / name).write_text((original / name).read_text())
-    (refs / "service.yaml").write_text((original / "service.yaml").read_text().replace("container_port: 8080", "container_port: eighty"))
+    (refs / "service.yaml").write_text(
+        (original / "service.yaml").read_text().replace("container_port: 8080", "container_port: eighty")
+    )
     monkeypatch.setenv("TAOPLAN_REFERENCES", str(refs))
     good = tmp_path / "services.yaml"
     good.write_text("version: 1\nservices:\n  a:\n    network_arch: cosmos-rl\n    model_path: /m\n")

@@ -72,7 +72,9 @@ def test_value_from_defaults_is_located_in_defaults(tmp_path: Path) -> None:
 
 
 def test_every_problem_gets_its_own_line(tmp_path: Path) -> None:
-    text = GOOD.replace("network_arch: cosmos-rl", "network_arch: llama").replace("    num_gpus: 1", "    num_gpus: zero")
+    text = GOOD.replace("network_arch: cosmos-rl", "network_arch: llama").replace(
+        "    num_gpus: 1", "    num_gpus: zero"
+    )
     lines = errors_of(tmp_path, text)
     assert len(lines) == 2
     assert "unknown arch 'llama'" in lines[0]
