@@ -209,6 +209,9 @@ class Applier:
         )
         faults.point("after-intent")
 
+        if change.action == CREATE and old is not None:
+            # the recorded workload is gone: drop its stale registry entry
+            await asyncio.to_thread(self.ws.registry.remove, old.job_id)
         if change.action == REPLACE and old is not None and not cbd:
             self.reporter.phase(change.service, f"stopping {old.job_id} (destroy before create)")
             await self._run(platform.stop, old)

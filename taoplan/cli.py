@@ -333,7 +333,13 @@ def destroy(
         state = ws.store.load()
         observed = ws.refresh(state)
         the_plan = make_plan(
-            {}, state, observed, project=ws.project, replace_strategy=lambda d: (False, ""), targets=names
+            {},
+            state,
+            observed,
+            project=ws.project,
+            replace_strategy=lambda d: (False, ""),
+            targets=names,
+            delete_reason="destroy requested",
         )
         click.echo(output.format_plan(the_plan, color=_color()))
         if not the_plan.has_changes:

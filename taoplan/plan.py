@@ -113,6 +113,7 @@ def make_plan(
     replace_strategy: ReplaceStrategy,
     targets: Collection[str] = (),
     force_replace: Collection[str] = (),
+    delete_reason: str = "not in the services file",
 ) -> Plan:
     """Decide what apply must do. ``observed is None`` means refresh was off: trust state."""
     for name in [*targets, *force_replace]:
@@ -134,11 +135,9 @@ def make_plan(
         if name not in desired and in_scope(name):
             if record.protect:
                 out.protected.append(
-                    f"service {name!r} is protected (protect: true) and would be deleted: it is no longer in the services file"
+                    f"service {name!r} is protected (protect: true) and would be deleted: {delete_reason}"
                 )
-            out.changes.append(
-                Change(name, DELETE, ("not in the services file",), record.platform, job_id=record.job_id)
-            )
+            out.changes.append(Change(name, DELETE, (delete_reason,), record.platform, job_id=record.job_id))
 
     for job_id, obs in (observed or {}).items():
         if job_id in recorded_jobs or not in_scope(obs.service):
@@ -189,7 +188,9 @@ def _decide(
     out: _Builder,
 ) -> Change:
     if record is None:
-        return Change(want.name, CREATE, ("new service",), want.platform)
+        return Change(
+            want.name, CREATE, (f"new service: {want.spec.network_arch} on {want.platform}",), want.platform
+        )
 
     obs = observed.get(record.job_id) if observed is not None else _from_record(record)
     diff = (

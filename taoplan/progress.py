@@ -18,7 +18,8 @@ class Reporter:
         self._started: dict[str, float] = {}
 
     def _elapsed(self, service: str) -> float:
-        return time.monotonic() - self._started.setdefault(service, time.monotonic())
+        start = self._started.setdefault(service, time.monotonic())
+        return max(0.0, time.monotonic() - start)
 
     def phase(self, service: str, text: str) -> None:
         with self._lock:

@@ -228,7 +228,9 @@ def test_json_view_has_the_documented_shape() -> None:
     p = plan([want("a")], State.new(), {})
     assert p.to_json() == {
         "format_version": "1",
-        "changes": [{"service": "a", "action": "create", "reasons": ["new service"]}],
+        "changes": [
+            {"service": "a", "action": "create", "reasons": ["new service: cosmos-rl on local-docker"]}
+        ],
         "summary": {"create": 1, "replace": 0, "delete": 0, "noop": 0},
     }
 

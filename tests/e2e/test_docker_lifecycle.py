@@ -1,0 +1,207 @@
+"""The core lifecycle on a real Docker engine, driven through the CLI exactly as a user runs it.
+
+The services run the real TAO server class (nvidia-tao-core 7.3.0) with a tiny fake model.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import taoplan
+from tests.e2e.conftest import docker, labelled, services_yaml
+
+pytestmark = pytest.mark.docker
+
+THREE = {
+    "reason": {"network_arch": "cosmos-rl", "model_path": "hf_model://nvidia/Cosmos-Reason2-8B"},
+    "predict": {
+        "network_arch": "cosmos-predict2.5",
+        "model_path": "hf_model://nvidia/Cosmos-Predict2.5-2B",
+        "model_key": "base-2b",
+    },
+    "data": {"network_arch": "tao-dataservices", "model_path": "hf_model://Qwen/Qwen3-VL-8B-Instruct"},
+}
+
+
+def write(project: Path, services: dict[str, dict[str, object]], **platform: object) -> None:
+    (project / "services.yaml").write_text(services_yaml(project.name, services, **platform))
+
+
+def status(project: Path) -> dict[str, dict[str, object]]:
+    run = taoplan("status", "--json", cwd=project)
+    assert run.code == 0, run.text
+    return {row["name"]: row for row in json.loads(run.out)["services"]}
+
+
+def readiness(url: str) -> int:
+    return httpx.get(url + "/api/v1/health/readiness", timeout=5).status_code
+
+
+def test_three_services_plan_apply_converge_and_stay_converged(dproject: Path) -> None:
+    write(dproject, THREE)
+
+    plan = taoplan("plan", "--detailed-exitcode", cwd=dproject)
+    assert plan.code == 2, plan.text
+    assert plan.out.count("+ create") == 3
+    assert "Plan: 3 to create, 0 to replace, 0 to delete, 0 unchanged." in plan.out
+
+    apply = taoplan("apply", "--auto-approve", cwd=dproject)
+    assert apply.code == 0, apply.text
+    rows = status(dproject)
+    assert set(rows) == set(THREE)
+    for row in rows.values():
+        assert row["state"] == "ready" and row["ready"] is True
+        assert readiness(str(row["host_url"])) == 200
+    assert len(labelled(dproject.name)) == 3
+
+    again = taoplan("plan", "--detailed-exitcode", cwd=dproject)
+    assert again.code == 0, again.text
+    assert "No changes." in again.out
+
+    # one model_path changes: exactly one replace, and apply converges
+    changed = {**THREE, "reason": {**THREE["reason"], "model_path": "hf_model://nvidia/Cosmos-Reason2-2B"}}
+    write(dproject, changed)
+    plan = taoplan("plan", "--json", cwd=dproject)
+    data = json.loads(plan.out)
+    assert data["summary"] == {"create": 0, "replace": 1, "delete": 0, "noop": 2}
+    [replace] = [c for c in data["changes"] if c["action"] == "replace"]
+    assert replace["service"] == "reason"
+    assert (
+        'model_path: "hf_model://nvidia/Cosmos-Reason2-8B" → "hf_model://nvidia/Cosmos-Reason2-2B"'
+        in replace["reasons"]
+    )
+    old_job = rows["reason"]["job_id"]
+    apply = taoplan("apply", "--auto-approve", cwd=dproject)
+    assert apply.code == 0, apply.text
+    rows = status(dproject)
+    assert rows["reason"]["job_id"] != old_job and rows["reason"]["ready"]
+    assert old_job not in docker("ps", "-a", "--format", "{{.Names}}").split()
+    assert len(labelled(dproject.name)) == 3
+    assert taoplan("plan", "--detailed-exitcode", cwd=dproject).code == 0
+
+    # a container removed behind taoplan's back is seen and repaired
+    victim = rows["data"]["job_id"]
+    docker("rm", "-f", str(victim))
+    plan = taoplan("plan", cwd=dproject)
+    assert "+ create   data" in plan.out and "is gone" in plan.out, plan.out
+    assert taoplan("status", "--json", cwd=dproject).out.count('"state": "missing"') == 1
+    apply = taoplan("apply", "--auto-approve", cwd=dproject)
+    assert apply.code == 0, apply.text
+    assert all(row["ready"] for row in status(dproject).values())
+    assert len(labelled(dproject.name)) == 3
+
+    # destroy leaves nothing: no container, no state entry, no registry entry
+    destroy = taoplan("destroy", "--auto-approve", cwd=dproject)
+    assert destroy.code == 0, destroy.text
+    assert labelled(dproject.name) == []
+    state = json.loads((dproject / ".taoplan" / "state.json").read_text())
+    assert state["services"] == {}
+    registry = json.loads((dproject.parent / "registry.json").read_text())
+    assert [k for k in registry if k != "latest"] == []
+
+
+def test_failing_model_load_fails_fast_while_the_others_converge(dproject: Path) -> None:
+    services = {
+        "good-a": {"network_arch": "cosmos-rl", "model_path": "/models/a"},
+        "good-b": {"network_arch": "cosmos-rl", "model_path": "/models/b"},
+        "broken": {
+            "network_arch": "cosmos-rl",
+            "model_path": "/models/broken",
+            "env": {"TAO_FAKE_LOAD_SECONDS": "1", "TAO_FAKE_LOAD_FAIL": "weights are corrupt"},
+            "readiness": {"timeout": 600},
+        },
+    }
+    write(dproject, services)
+    started = time.monotonic()
+    apply = taoplan("apply", "--auto-approve", cwd=dproject)
+    elapsed = time.monotonic() - started
+    assert apply.code == 3, apply.text
+    assert "broken: create failed: model_load_failed" in apply.err
+    assert "weights are corrupt" in apply.err
+    # fail-fast, not the 600 s timeout
+    assert elapsed < 120, elapsed
+    rows = status(dproject)
+    assert rows["good-a"]["ready"] and rows["good-b"]["ready"]
+    assert rows["broken"]["state"] == "failed"
+    # the failed service is planned for replacement, like a tainted resource
+    plan = taoplan("plan", cwd=dproject)
+    assert "-/+ replace  broken" in plan.out and "last apply failed" in plan.out
+
+
+def test_port_allocation_skips_a_port_bound_on_the_host(dproject: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("0.0.0.0", 8080))
+        blocker.listen()
+        write(dproject, {"one": {"network_arch": "cosmos-rl", "model_path": "/models/one"}})
+        apply = taoplan("apply", "--auto-approve", cwd=dproject)
+        assert apply.code == 0, apply.text
+        row = status(dproject)["one"]
+        assert row["ready"] and not str(row["host_url"]).endswith(":8080")
+        registry = json.loads((dproject.parent / "registry.json").read_text())
+        entry = registry[str(row["job_id"])]
+        assert registry["latest"] == row["job_id"]
+        assert entry["host_port"] != 8080 and entry["platform"] == "local-docker"
+        assert entry["docker_url"] == f"http://{row['job_id']}:8080"
+    assert taoplan("destroy", "--auto-approve", cwd=dproject).code == 0
+
+
+def test_secret_canary_appears_only_in_the_container_env(dproject: Path) -> None:
+    canary = "hf-canary-7c1e0d5b"
+    other = "wandb-canary-93ab"
+    env = {"HF_TOKEN": canary, "WANDB_API_KEY": other}
+    services = {
+        "reason": {
+            "network_arch": "cosmos-rl",
+            "model_path": "/models/r",
+            "secrets": ["HF_TOKEN", "WANDB_API_KEY"],
+        },
+        "broken": {
+            "network_arch": "cosmos-rl",
+            "model_path": "/models/b",
+            "secrets": ["HF_TOKEN"],
+            "env": {"TAO_FAKE_LOAD_FAIL": "nope"},
+        },
+    }
+    write(dproject, services)
+    outputs = []
+    for args in (
+        ("validate",),
+        ("doctor",),
+        ("plan",),
+        ("plan", "--json"),
+        ("render", "--out", "rendered"),
+        ("apply", "--auto-approve"),
+        ("status",),
+        ("status", "--json"),
+        ("logs", "reason"),
+        ("logs", "broken"),
+    ):
+        outputs.append(taoplan(*args, cwd=dproject, env=env))
+    assert outputs[5].code == 3  # the broken one fails; the secret still must not leak
+    job = status(dproject)["reason"]["job_id"]
+    inspect = json.loads(docker("inspect", str(job)))[0]
+    assert f"HF_TOKEN={canary}" in inspect["Config"]["Env"]
+    assert f"WANDB_API_KEY={other}" in inspect["Config"]["Env"]
+    exposed = json.dumps(
+        [
+            inspect["Args"],
+            inspect["Config"]["Cmd"],
+            inspect["Config"]["Labels"],
+            inspect["Config"]["Entrypoint"],
+            inspect["Path"],
+        ]
+    )
+    outputs.append(taoplan("destroy", "--auto-approve", cwd=dproject, env=env))
+    for run in outputs:
+        assert canary not in run.text and other not in run.text
+    assert canary not in exposed and other not in exposed
+    for path in [*dproject.rglob("*"), dproject.parent / "registry.json"]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert canary.encode() not in data and other.encode() not in data, path
