@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -108,17 +108,28 @@ class Applier:
             self._sem = asyncio.Semaphore(self.parallelism)
             deletes = [c for c in plan.changes if c.action == DELETE]
             others = [c for c in plan.changes if c.action != DELETE]
-            results = list(await asyncio.gather(*(self._delete(c) for c in deletes)))
+            results = list(await asyncio.gather(*(self._guard(c, self._delete(c)) for c in deletes)))
             placements = await asyncio.to_thread(self._place, others, desired)
             results += await asyncio.gather(
-                *(self._converge(c, desired[c.service], placements) for c in others)
+                *(self._guard(c, self._converge(c, desired[c.service], placements)) for c in others)
             )
-            return [r for r in results if r is not None]
+            return results
 
         try:
             return asyncio.run(main())
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _guard(self, change: Change, work: Awaitable[Outcome]) -> Outcome:
+        """One service's failure is its own outcome; the others carry on."""
+        try:
+            return await work
+        except TaoplanError as exc:
+            self.journal.write(
+                "outcome", service=change.service, action=change.action, outcome="failed", message=exc.message
+            )
+            self.reporter.done(change.service, False, exc.message)
+            return Outcome(change.service, change.action, False, exc.message, change.job_id)
 
     # ----------------------------------------------------------------------------- placement
 

@@ -226,6 +226,8 @@ def _decide(
         else:
             gone = f"workload {record.job_id} is gone (removed outside taoplan)"
         return Change(want.name, CREATE, (gone, *diff), want.platform, job_id=record.job_id)
+    if record.status == "creating":
+        return replace(f"the previous apply was interrupted while starting {record.job_id}", *diff)
     if obs.status == "exited":
         code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
         return replace(f"workload {record.job_id} exited{code}", *diff)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine as root: installs and starts everything it needs
+# (Docker engine, the TAO test image, the Slurm lab), then lints, type-checks and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+bash scripts/install.sh
+bash scripts/ensure-dockerd.sh
+bash scripts/build-test-image.sh
+echo "== ruff"; ruff check taoplan tests bench && ruff format --check taoplan tests bench
+echo "== mypy"; mypy
+echo "== pytest"
+python3 -m pytest -q -p no:cacheprovider tests "$@"
+echo "test.sh: done in $((SECONDS - started)) s"
