@@ -20,6 +20,7 @@ SERVICE_NAME_MAX = 40
 PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SECRET_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 PLATFORM_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -216,7 +217,7 @@ class _Errors:
         self.lines: list[str] = []
 
     def add(self, loc: Sequence[str | int], message: str, *, at: Sequence[str | int] | None = None) -> None:
-        field = ".".join(str(p) for p in loc)
+        field = ".".join(p if isinstance(p, str) and _PLAIN_KEY.fullmatch(p) else repr(p) for p in loc)
         self.lines.append(f"{self.source.where(at if at is not None else loc)}: {field}: {message}")
 
     def raise_if_any(self) -> None:

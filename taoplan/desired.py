@@ -8,7 +8,7 @@ from typing import Any
 
 from taoplan import hashing
 from taoplan.config import ServicesConfig, ServiceSpec
-from taoplan.references import References, resolve_image
+from taoplan.references import References, ResolvedImage, resolve_image
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,12 @@ class Desired:
 def build_desired(config: ServicesConfig, refs: References, environ: Mapping[str, str]) -> dict[str, Desired]:
     out: dict[str, Desired] = {}
     platform_dicts = {name: cfg.model_dump(mode="json") for name, cfg in config.platforms.items()}
+    images: dict[tuple[str, str | None], ResolvedImage] = {}  # resolve once per (arch, image)
     for name, spec in config.services.items():
-        resolved = resolve_image(spec.network_arch, spec.image, refs, environ)
+        key = (spec.network_arch, spec.image)
+        if key not in images:
+            images[key] = resolve_image(spec.network_arch, spec.image, refs, environ)
+        resolved = images[key]
         spec_dict = spec.model_dump(mode="json")
         platform_config = platform_dicts[spec.platform]
         out[name] = Desired(

@@ -8,6 +8,7 @@ Positions are looked up only when there is an error to report, by composing the 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,14 +101,46 @@ def load_text(text: str, display: str = "<string>") -> Source:
     return Source(path=Path(display), text=text, data=data)
 
 
+class _Loader:
+    """ruamel's C parser and composer with a trivial resolver: we resolve plain scalars ourselves."""
+
+    _cls: Any = None
+
+    @classmethod
+    def make(cls, text: str) -> Any:
+        if cls._cls is None:
+            from ruamel.yaml.nodes import ScalarNode, SequenceNode
+
+            try:
+                from _ruamel_yaml import CParser
+            except (
+                ImportError
+            ):  # pragma: no cover - ruamel.yaml.clib is a dependency; stay correct without it
+                from ruamel.yaml.cyaml import CSafeLoader as CParser  # type: ignore[assignment]
+
+            class FastLoader(CParser):  # type: ignore[misc, valid-type]
+                def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+                    if kind is ScalarNode:
+                        return _PLAIN if implicit[0] else _TAG + "str"
+                    return _TAG + ("seq" if kind is SequenceNode else "map")
+
+                def descend_resolver(self, *args: Any) -> None:
+                    pass
+
+                def ascend_resolver(self, *args: Any) -> None:
+                    pass
+
+            cls._cls = FastLoader
+        return cls._cls(text)
+
+
+_PLAIN = "?"
+
+
 def _compose(text: str, display: str) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    try:
-        from ruamel.yaml.cyaml import CSafeLoader as Loader
-    except ImportError:  # pragma: no cover - the C extension is a dependency; keep working without it
-        from ruamel.yaml.loader import SafeLoader as Loader  # type: ignore[assignment]
-    loader = Loader(text)
+    loader = _Loader.make(text)
     try:
         return loader.get_single_node()
     except MarkedYAMLError as exc:
@@ -122,15 +155,44 @@ def _compose(text: str, display: str) -> Any:
         ) from None
     except YAMLError as exc:
         raise ConfigError(f"{display}: YAML syntax error: {str(exc).splitlines()[0]}") from None
-    finally:
-        dispose = getattr(loader, "dispose", None)
-        if dispose:
-            dispose()
 
 
 def _tab_near(text: str, line: int, column: int) -> bool:
     lines = text.splitlines()
     return 0 <= line < len(lines) and "\t" in lines[line][: column + 1]
+
+
+_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)|0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+")
+_FLOAT = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
+)
+_SPECIAL = {
+    "": None,
+    "~": None,
+    "null": None,
+    "Null": None,
+    "NULL": None,
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+}
+_MAYBE_NUMBER = frozenset("0123456789-+.")
+
+
+def _plain(value: str) -> Any:
+    """YAML 1.2 core schema resolution of a plain scalar."""
+    if value in _SPECIAL:
+        return _SPECIAL[value]
+    if value[0] not in _MAYBE_NUMBER:
+        return value
+    if _INT.fullmatch(value):
+        return _int(value)
+    if _FLOAT.fullmatch(value):
+        return _float(value)
+    return value
 
 
 class _Builder:
@@ -149,11 +211,16 @@ class _Builder:
             raise ConfigError(
                 f"{self._at(node)}: document expands to more than {MAX_NODES} nodes (alias bomb?)"
             )
-        tag: str = node.tag
+        value = node.value
+        tag = node.ctag.suffix
+        if tag == _PLAIN:
+            return _plain(value)
+        if tag == _TAG + "str":
+            return value
         if tag == _TAG + "map":
             out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == _TAG + "merge":
+            for key_node, value_node in value:
+                if key_node.ctag.suffix == _PLAIN and key_node.value == "<<":
                     raise ConfigError(
                         f"{self._at(key_node)}: merge keys (<<) are not supported; use defaults:"
                     )
@@ -165,22 +232,13 @@ class _Builder:
                 out[key] = self.build(value_node)
             return out
         if tag == _TAG + "seq":
-            return [self.build(v) for v in node.value]
-        value: str = node.value
-        if tag == _TAG + "str":
+            return [self.build(v) for v in value]
+        if tag in (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null") and isinstance(value, str):
+            return _plain(value) if value else None
+        if isinstance(value, str):
+            # explicit tags such as !!binary or !custom: keep the text; the schema decides whether it fits
             return value
-        if tag == _TAG + "int":
-            return _int(value)
-        if tag == _TAG + "bool":
-            return _BOOL[value.lower()]
-        if tag == _TAG + "null":
-            return None
-        if tag == _TAG + "float":
-            return _float(value)
-        if tag.startswith(_TAG):
-            # timestamps, binary, sets...: keep the text; the schema decides whether it fits
-            return value
-        raise ConfigError(f"{self._at(node)}: unsupported YAML tag {tag}")
+        raise ConfigError(f"{self._at(node)}: unsupported YAML node with tag {tag}")
 
 
 def _int(text: str) -> int:
