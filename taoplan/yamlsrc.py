@@ -116,9 +116,9 @@ class _Loader:
             except (
                 ImportError
             ):  # pragma: no cover - ruamel.yaml.clib is a dependency; stay correct without it
-                from ruamel.yaml.cyaml import CSafeLoader as CParser  # type: ignore[assignment]
+                from ruamel.yaml.cyaml import CSafeLoader as CParser
 
-            class FastLoader(CParser):  # type: ignore[misc, valid-type]
+            class FastLoader(CParser):
                 def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
                     if kind is ScalarNode:
                         return _PLAIN if implicit[0] else _TAG + "str"
