@@ -1,0 +1,148 @@
+"""Apply on a real Docker engine with the TAO test image and a 5 s fake model load.
+
+- apply of 1 service vs 10 services (target: 10 <= 1.5x the time of 1);
+- 10 services vs the TAO skill's sequential procedure: start one, poll readiness every 10 s,
+  then the next (target: >= 5x faster), running the very same rendered `docker run` lines;
+- readiness detection latency: from the server logging "Model loaded" to taoplan recording
+  ready_at in state (target <= 1 s).
+
+    python bench/apply_parallel.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, machine, taoplan_argv  # noqa: E402
+
+IMAGE = "localhost/taoplan/tao-test:7.3.0"
+LOAD_SECONDS = 5
+SKILL_POLL = 10.0
+
+
+def write_file(folder: Path, n: int, project: str) -> None:
+    lines = [
+        "version: 1",
+        f"project: {project}",
+        "defaults:",
+        f"  image: {IMAGE}",
+        f'  env: {{TAO_FAKE_LOAD_SECONDS: "{LOAD_SECONDS}"}}',
+        "platforms:",
+        "  local-docker: {gpus: none, shm_size: 64m}",
+        "services:",
+    ]
+    lines += [f"  svc-{i}: {{network_arch: cosmos-rl, model_path: /models/m{i}}}" for i in range(n)]
+    (folder / "services.yaml").write_text("\n".join(lines) + "\n")
+
+
+def tp(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        taoplan_argv(*args), cwd=folder, capture_output=True, text=True, env=os.environ.copy()
+    )
+
+
+def timed_apply(folder: Path) -> float:
+    started = time.perf_counter()
+    result = tp(folder, "apply", "--auto-approve")
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"apply failed:\n{result.stderr}")
+    return elapsed
+
+
+def detection_latency(folder: Path) -> list[float]:
+    state = json.loads((folder / ".taoplan" / "state.json").read_text())
+    out = []
+    for record in state["services"].values():
+        logs = subprocess.run(["docker", "logs", record["job_id"]], capture_output=True, text=True).stderr
+        line = next(ln for ln in (logs + "\n").splitlines() if "Model loaded successfully" in ln)
+        loaded = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=timezone.utc)
+        out.append((datetime.fromisoformat(record["ready_at"]) - loaded).total_seconds())
+    return out
+
+
+def sequential_skill(folder: Path) -> float:
+    """The skill's procedure on the same rendered run.sh lines: start one, poll every 10 s, then the next."""
+    import httpx
+
+    rendered = folder / "rendered"
+    result = tp(folder, "render", "--out", str(rendered))
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    started = time.perf_counter()
+    names = []
+    for script in sorted(rendered.glob("*/run.sh")):
+        text = script.read_text()
+        port = int(text.split("--publish ", 1)[1].split(":", 1)[0])
+        names.append(text.split("--name ", 1)[1].split()[0])
+        subprocess.run(["sh", str(script)], check=True, capture_output=True)
+        while True:
+            try:
+                if (
+                    httpx.get(f"http://localhost:{port}/api/v1/health/readiness", timeout=5).status_code
+                    == 200
+                ):
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(SKILL_POLL)
+    elapsed = time.perf_counter() - started
+    subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
+    return elapsed
+
+
+def main() -> None:
+    for script in ("ensure-dockerd.sh", "build-test-image.sh"):
+        subprocess.run(["bash", str(ROOT / "scripts" / script)], check=True, capture_output=True)
+    print(f"# apply_parallel: {machine()}, fake model load {LOAD_SECONDS} s, parallelism 8")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TAO_INF_MS_STATE"] = str(Path(tmp) / "registry.json")
+        one, ten, seq = Path(tmp) / "one", Path(tmp) / "ten", Path(tmp) / "seq"
+        for folder, n in ((one, 1), (ten, 10), (seq, 10)):
+            folder.mkdir()
+            write_file(folder, n, f"bench-{folder.name}-{os.getpid()}")
+        try:
+            t1 = timed_apply(one)
+            tp(one, "destroy", "--auto-approve")
+            t10 = timed_apply(ten)
+            latency = detection_latency(ten)
+            tp(ten, "destroy", "--auto-approve")
+            tseq = sequential_skill(seq)
+        finally:
+            for folder in (one, ten):
+                tp(folder, "destroy", "--auto-approve")
+    ratio, speedup = t10 / t1, tseq / t10
+    print(f"apply 1 service:    {t1:6.2f} s")
+    print(
+        f"apply 10 services:  {t10:6.2f} s  ({ratio:.2f}x of 1; target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})"
+    )
+    print(
+        f"skill, sequential:  {tseq:6.2f} s  (taoplan {speedup:.1f}x faster; target >= 5x: {'met' if speedup >= 5 else 'MISSED'})"
+    )
+    print(
+        f"readiness detection latency: median {sorted(latency)[len(latency) // 2]:.2f} s, max {max(latency):.2f} s "
+        f"(target <= 1 s: {'met' if max(latency) <= 1 else 'MISSED'})"
+    )
+    print(
+        json.dumps(
+            {
+                "apply_1": round(t1, 2),
+                "apply_10": round(t10, 2),
+                "sequential_10": round(tseq, 2),
+                "latency_max": round(max(latency), 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
