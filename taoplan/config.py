@@ -375,15 +375,15 @@ def _load_platform_configs(
 
 def _scan_for_secret_values(source: yamlsrc.Source, refs: References, errors: _Errors) -> None:
     """A credential written inline anywhere in the file is an error (one regex pass over the text)."""
-    for pattern in refs.service.secret_value_patterns:
-        for match in re.finditer(pattern, source.text):
-            before = source.text[: match.start()]
-            line = before.count("\n") + 1
-            col = match.start() - (before.rfind("\n") + 1) + 1
-            errors.lines.append(
-                f"{source.display}:{line}:{col}: inline secret value ({match.group()[:4]}…): "
-                "list the variable's NAME under secrets: and set its value in the environment"
-            )
+    combined = re.compile("|".join(f"(?:{p})" for p in refs.service.secret_value_patterns))
+    for match in combined.finditer(source.text):
+        before = source.text[: match.start()]
+        line = before.count("\n") + 1
+        col = match.start() - (before.rfind("\n") + 1) + 1
+        errors.lines.append(
+            f"{source.display}:{line}:{col}: inline secret value ({match.group()[:4]}…): "
+            "list the variable's NAME under secrets: and set its value in the environment"
+        )
 
 
 def expand_env(text: str, environ: dict[str, str], where: str) -> str:
