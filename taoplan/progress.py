@@ -16,10 +16,11 @@ class Reporter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
+        self._finished: dict[str, float] = {}
 
     def _elapsed(self, service: str) -> float:
         start = self._started.setdefault(service, time.monotonic())
-        return max(0.0, time.monotonic() - start)
+        return max(0.0, self._finished.get(service, time.monotonic()) - start)
 
     def phase(self, service: str, text: str) -> None:
         with self._lock:
@@ -27,6 +28,7 @@ class Reporter:
 
     def done(self, service: str, ok: bool, text: str) -> None:
         with self._lock:
+            self._finished[service] = time.monotonic()
             mark = click.style("✓", fg="green") if ok else click.style("✗", fg="red")
             click.echo(f"{mark} {service}: {text} ({self._elapsed(service):.1f}s)", err=True)
 
@@ -65,6 +67,7 @@ class LiveReporter(Reporter):
 
     def done(self, service: str, ok: bool, text: str) -> None:
         with self._lock:
+            self._finished[service] = time.monotonic()
             self._phases[service] = (text, ok)
 
     def close(self) -> None:
