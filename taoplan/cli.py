@@ -40,8 +40,11 @@ class TaoplanGroup(click.Group):
                 traceback.print_exc()
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
+            changing = ctx.invoked_subcommand in ("apply", "destroy")
             click.echo(
-                "Interrupted: services already started keep running and are recorded; run 'taoplan apply' to finish.",
+                "Interrupted: services already started keep running and are recorded; run 'taoplan apply' to finish."
+                if changing
+                else "Interrupted.",
                 err=True,
             )
             ctx.exit(130)
@@ -90,6 +93,24 @@ def lock_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         type=float,
         help="Seconds to wait for the state lock before giving up (exit 5).",
+    )(fn)
+
+
+def selection(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--target and --replace, as in Terraform."""
+    fn = click.option(
+        "--replace",
+        "force_replace",
+        multiple=True,
+        metavar="NAME",
+        help="Replace this service even if unchanged (repeatable).",
+    )(fn)
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="NAME",
+        help="Limit the change to this service (repeatable).",
     )(fn)
 
 
@@ -147,20 +168,7 @@ def schema() -> None:
 
 @main.command()
 @common
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    metavar="NAME",
-    help="Limit the plan to these services (repeatable).",
-)
-@click.option(
-    "--replace",
-    "force_replace",
-    multiple=True,
-    metavar="NAME",
-    help="Replace these services even if unchanged.",
-)
+@selection
 @click.option(
     "-out",
     "--out",
@@ -267,14 +275,7 @@ def _execute(
 @click.option(
     "--parallelism", default=8, show_default=True, type=click.IntRange(1, 256), help="Actions run at once."
 )
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Limit apply to these services.")
-@click.option(
-    "--replace",
-    "force_replace",
-    multiple=True,
-    metavar="NAME",
-    help="Replace these services even if unchanged.",
-)
+@selection
 def apply(
     file: Path,
     state_dir: str | None,
@@ -461,3 +462,9 @@ def doctor(file: Path, state_dir: str | None) -> None:
         click.echo(f"{mark} {check.name}: {check.detail}")
     if not all(c.ok for c in checks):
         sys.exit(1)
+
+
+from taoplan.cli_request import request, stats  # noqa: E402
+
+main.add_command(request)
+main.add_command(stats)

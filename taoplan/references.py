@@ -87,6 +87,7 @@ class ChatRefs(_Strict):
     path: str
     timeout_seconds: float
     max_media_bytes: int
+    cloud_prefixes: list[str]
     retry_types: list[str]
     fatal_types: list[str]
 
