@@ -12,3 +12,6 @@ taoplan plan
 taoplan apply --auto-approve
 taoplan status
 taoplan plan --detailed-exitcode
+taoplan request reason --prompt "What is happening on this street?" --image https://example.com/street.jpg --accept-defaults
+taoplan request captions --prompt "Describe the scene." --accept-defaults --caller demo-user
+taoplan stats
