@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from taoplan import platforms, yamlsrc
 from taoplan.errors import ConfigError
+from taoplan.perf import paused_gc
 from taoplan.references import References
 
 SERVICE_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -247,6 +248,11 @@ def _default_project(path: Path) -> str:
 
 def load_services(path: Path, refs: References) -> ServicesConfig:
     """Load and validate a services file. Raises ConfigError listing every problem, located."""
+    with paused_gc():
+        return _load_services(path, refs)
+
+
+def _load_services(path: Path, refs: References) -> ServicesConfig:
     source = yamlsrc.load(path)
     errors = _Errors(source)
     data = source.data

@@ -8,6 +8,7 @@ from typing import Any
 
 from taoplan import hashing
 from taoplan.config import ServicesConfig, ServiceSpec
+from taoplan.perf import paused_gc
 from taoplan.references import References, ResolvedImage, resolve_image
 
 
@@ -31,6 +32,11 @@ class Desired:
 
 
 def build_desired(config: ServicesConfig, refs: References, environ: Mapping[str, str]) -> dict[str, Desired]:
+    with paused_gc():
+        return _build(config, refs, environ)
+
+
+def _build(config: ServicesConfig, refs: References, environ: Mapping[str, str]) -> dict[str, Desired]:
     out: dict[str, Desired] = {}
     platform_dicts = {name: cfg.model_dump(mode="json") for name, cfg in config.platforms.items()}
     images: dict[tuple[str, str | None], ResolvedImage] = {}  # resolve once per (arch, image)
