@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from taoplan.perf import paused_gc
+
 if TYPE_CHECKING:
     from taoplan.plan import Plan
     from taoplan.state import State
@@ -197,7 +199,8 @@ def plan(
 
     ws = _open(file, state_dir)
     state = ws.store.load()
-    the_plan, desired = ws.plan(state, refresh=refresh, targets=targets, force_replace=force_replace)
+    with paused_gc():
+        the_plan, desired = ws.plan(state, refresh=refresh, targets=targets, force_replace=force_replace)
     if as_json:
         click.echo(output.plan_json(the_plan))
     else:
@@ -299,7 +302,8 @@ def apply(
             the_plan, desired = saved_plan.load_for_apply(plan_file, ws, state)
             click.echo(output.format_plan(the_plan, color=_color()))
         else:
-            the_plan, desired = ws.plan(state, targets=targets, force_replace=force_replace)
+            with paused_gc():
+                the_plan, desired = ws.plan(state, targets=targets, force_replace=force_replace)
             click.echo(output.format_plan(the_plan, color=_color()))
             if not the_plan.has_changes:
                 return
