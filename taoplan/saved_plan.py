@@ -33,6 +33,8 @@ def load_for_apply(path: Path, ws: Workspace, state: State) -> tuple[Plan, dict[
         plan = Plan.from_saved(data)
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a taoplan plan file ({exc})") from None
+    if plan.state_serial == 0 and state.serial == 0:
+        state.lineage = plan.lineage  # planned against no state, and still none: this plan starts it
     if plan.lineage != state.lineage:
         raise StalePlanError(
             f"{path}: the plan was made for another state (lineage {plan.lineage}, state has {state.lineage})"

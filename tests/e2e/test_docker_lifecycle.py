@@ -6,6 +6,7 @@ The services run the real TAO server class (nvidia-tao-core 7.3.0) with a tiny f
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -205,3 +206,37 @@ def test_secret_canary_appears_only_in_the_container_env(dproject: Path) -> None
         if path.is_file():
             data = path.read_bytes()
             assert canary.encode() not in data and other.encode() not in data, path
+
+
+def test_saved_plan_applies_exactly_and_goes_stale(dproject: Path) -> None:
+    write(dproject, {"one": THREE["reason"]})
+    saved = taoplan("plan", "-out", "one.plan", cwd=dproject)
+    assert saved.code == 0 and "Saved the plan to one.plan" in saved.out
+    # the file changes after the plan was made: the saved plan is stale, nothing is applied
+    write(dproject, {"one": THREE["reason"], "two": THREE["data"]})
+    stale = taoplan("apply", "one.plan", cwd=dproject)
+    assert stale.code == 6, stale.text
+    assert "stale plan" in stale.err and labelled(dproject.name) == []
+    # a fresh plan applies exactly, without a prompt and without re-planning
+    assert taoplan("plan", "-out", "two.plan", cwd=dproject).code == 0
+    applied = taoplan("apply", "two.plan", cwd=dproject)
+    assert applied.code == 0, applied.text
+    assert len(labelled(dproject.name)) == 2
+    # state moved on since two.plan was made: applying it again is refused with exit 6
+    again = taoplan("apply", "two.plan", cwd=dproject)
+    assert again.code == 6 and "state changed since it was made" in again.err
+    assert taoplan("destroy", "--auto-approve", cwd=dproject).code == 0
+
+
+def test_doctor_names_missing_secrets_and_checks_the_daemon(dproject: Path) -> None:
+    write(dproject, {"one": {**THREE["reason"], "secrets": ["HF_TOKEN"]}})
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    run = taoplan("doctor", cwd=dproject, env=env)
+    assert run.code == 1, run.text
+    assert "ok   local-docker: docker daemon" in run.out
+    assert "ok   local-docker: GPU runtime: gpus: none" in run.out
+    assert "FAIL secret HF_TOKEN: missing" in run.out
+    # apply refuses before changing anything
+    apply = taoplan("apply", "--auto-approve", cwd=dproject, env=env)
+    assert apply.code == 1 and "HF_TOKEN is not set" in apply.err
+    assert labelled(dproject.name) == []
