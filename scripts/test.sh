@@ -7,6 +7,7 @@ started=$SECONDS
 bash scripts/install.sh
 bash scripts/ensure-dockerd.sh
 bash scripts/build-test-image.sh
+bash scripts/slurm-lab.sh up
 echo "== ruff"; ruff check taoplan tests bench && ruff format --check taoplan tests bench
 echo "== mypy"; mypy
 echo "== pytest"

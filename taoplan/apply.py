@@ -86,6 +86,16 @@ class Applier:
             mutate(self.state)
             self.ws.store.write(self.state)
 
+    def _save_record(self, record: ServiceRecord) -> None:
+        """Persist ``record`` if state holds this job (not while a create-before-destroy keeps the old one)."""
+
+        def put(state: State) -> None:
+            current = state.services.get(record.name)
+            if current is not None and current.job_id == record.job_id:
+                state.services[record.name] = record
+
+        self._save(put)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """A blocking platform call, holding one of the --parallelism slots."""
         assert self._sem is not None
@@ -145,6 +155,7 @@ class Applier:
                 by_platform.setdefault(want.platform, []).append(deployment)
         out: dict[str, tuple[Deployment, Placement]] = {}
         registry_entries = self.ws.registry.entries().values()
+        placed: set[int] = set()  # host ports given out in this run, on any platform (tunnels are local too)
         for name, deployments in by_platform.items():
             taken = {r.host_port for r in self.state.services.values() if r.platform == name and r.host_port}
             taken |= {
@@ -152,9 +163,12 @@ class Applier:
                 for e in registry_entries
                 if e.get("platform") == name and isinstance(e.get("host_port"), int)
             }
-            placements = self.platform(name).prepare(deployments, taken)
+            placements = self.platform(name).prepare(deployments, taken | placed)
             for d in deployments:
                 out[d.service] = (d, placements[d.job_id])
+                port = placements[d.job_id].host_port
+                if port is not None:
+                    placed.add(port)
         return out
 
     # ----------------------------------------------------------------------------- delete
@@ -270,7 +284,8 @@ class Applier:
             action="start",
             host_url=started.host_url,
         )
-        await asyncio.to_thread(self.ws.registry.add, self._registry_entry(record))
+        if record.host_url:  # else it is added once the endpoint exists (see _wait)
+            await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
         faults.point("after-registry-add")
         if not cbd:
             self._save(lambda s: s.services.__setitem__(want.name, record))
@@ -351,10 +366,21 @@ class Applier:
         async def probe() -> Observation:
             return await asyncio.to_thread(platform.probe, record.job_id)
 
-        url = await asyncio.to_thread(platform.endpoint, record)
-        self.reporter.phase(service, f"waiting for readiness at {url}")
+        async def endpoint() -> str | None:
+            """Asked before every poll: a queued job has no endpoint yet, a dead tunnel is reopened."""
+            found = await asyncio.to_thread(platform.endpoint, record)
+            if found.updates:
+                found.apply_to(record)
+                self._save_record(record)
+                if record.host_url:
+                    await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
+                self.reporter.phase(service, found.detail or f"endpoint {found.url}")
+            return found.url
+
+        url = await endpoint()
+        self.reporter.phase(service, f"waiting for readiness at {url}" if url else "waiting for an endpoint")
         return await wait_ready(
-            url,
+            endpoint,
             rules=self.ws.refs.request.readiness,
             timeout=timeout,
             probe=probe,
@@ -388,23 +414,3 @@ class Applier:
             text += "\n    " + "\n    ".join(tail)
         self.reporter.done(change.service, False, message + kept)
         return Outcome(change.service, change.action, False, text, record.job_id)
-
-    def _registry_entry(self, record: ServiceRecord) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "job_id": record.job_id,
-            "platform": record.platform,
-            "network_arch": record.network_arch,
-            "host_url": record.host_url,
-            "started_at": record.started_at,
-            "managed_by": "taoplan",
-            "project": self.ws.project,
-            "service": record.name,
-        }
-        for key in ("docker_url", "host_port", "platform_job_id"):
-            value = getattr(record, key)
-            if value is not None:
-                entry[key] = value
-        for key, value in record.extra.items():
-            if key in ("slurm_node",):
-                entry[key] = value
-        return entry

@@ -52,7 +52,7 @@ class Result:
 
 
 async def wait_ready(
-    url: str,
+    url: str | Callable[[], Awaitable[str | None]],
     *,
     rules: ReadinessRefs,
     timeout: float,
@@ -60,7 +60,11 @@ async def wait_ready(
     on_phase: Callable[[str], None],
     interval: float | None = None,
 ) -> Result:
-    """Poll GET {url}{path} until ready, fatal, exited or timed out."""
+    """Poll GET {url}{path} until ready, fatal, exited or timed out.
+
+    ``url`` may be a function asked before every poll: None means "no endpoint yet" (a queued job),
+    which is waited for like a server that does not answer yet.
+    """
     import httpx
 
     step = rules.poll_interval_seconds if interval is None else interval
@@ -69,13 +73,17 @@ async def wait_ready(
     async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
         while True:
             elapsed = time.monotonic() - started
+            target = url if isinstance(url, str) else await url()
             try:
-                response = await client.get(url.rstrip("/") + rules.path)
-                try:
-                    body = response.json()
-                except ValueError:
-                    body = None
-                verdict = classify(response.status_code, body, rules)
+                if target is None:
+                    verdict = Verdict(WAIT, "no endpoint yet")
+                else:
+                    response = await client.get(target.rstrip("/") + rules.path)
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = None
+                    verdict = classify(response.status_code, body, rules)
             except httpx.TransportError as exc:
                 verdict = Verdict(WAIT, "connecting", type(exc).__name__)
             if verdict.kind == READY:

@@ -8,9 +8,20 @@ from typing import Any
 from taoplan.platforms.base import Observation
 from taoplan.readiness import FATAL, READY, classify
 from taoplan.state import ServiceRecord, State
-from taoplan.workspace import Workspace
+from taoplan.workspace import Workspace, format_duration
 
-COLUMNS = ("name", "job_id", "platform", "arch", "host_url", "state", "ready", "started_at", "time_to_ready")
+COLUMNS = (
+    "name",
+    "job_id",
+    "platform",
+    "arch",
+    "host_url",
+    "state",
+    "ready",
+    "started_at",
+    "time_to_ready",
+    "time_left",
+)
 
 
 def _probe_readiness(ws: Workspace, record: ServiceRecord, url: str) -> tuple[str, str]:
@@ -42,12 +53,16 @@ def _row(
     elif obs is None or obs.status == "missing":
         current = "missing"
     elif obs.status == "exited":
-        current, detail = "exited", f"exit code {obs.exit_code}"
+        current, detail = "exited", f"exit code {obs.exit_code}" if obs.exit_code is not None else obs.detail
     elif obs.status == "pending":
         current, detail = "starting", obs.detail
     else:
-        platform = ws.platform(record.platform, state.lineage)
-        current, detail = _probe_readiness(ws, record, platform.endpoint(record))
+        found = ws.endpoint(state, record)
+        if found.url is None:
+            current, detail = "starting", found.detail
+        else:
+            current, detail = _probe_readiness(ws, record, found.url)
+    expires_in = obs.expires_in if refresh and obs is not None else None
     return {
         "name": record.name,
         "job_id": record.job_id,
@@ -58,6 +73,7 @@ def _row(
         "ready": current == "ready",
         "started_at": record.started_at,
         "time_to_ready": record.extra.get("time_to_ready"),
+        "time_left": format_duration(expires_in) if expires_in is not None else None,
         "detail": detail,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -12,12 +13,18 @@ from typing import Any
 from taoplan import platforms
 from taoplan.config import ServicesConfig, load_services
 from taoplan.desired import Desired, build_desired
-from taoplan.errors import PlatformError
-from taoplan.plan import Plan, make_plan
-from taoplan.platforms.base import Observation, Platform, PlatformContext
+from taoplan.errors import LockHeldError, PlatformError
+from taoplan.lock import StateLock
+from taoplan.plan import CREATE, NOOP, REPLACE, Change, Plan, make_plan
+from taoplan.platforms.base import Endpoint, Observation, Platform, PlatformContext
 from taoplan.references import References, load_references
 from taoplan.registry import Registry
-from taoplan.state import State, StateStore, default_state_dir
+from taoplan.state import ServiceRecord, State, StateStore, default_state_dir
+
+#: How long status/request wait for the state lock to record a reopened endpoint.
+ENDPOINT_LOCK_WAIT = 10.0
+#: A plan warns about workloads that the platform ends sooner than this (a Slurm walltime).
+EXPIRY_WARNING_SECONDS = 3600
 
 
 @dataclass
@@ -98,7 +105,101 @@ class Workspace:
             targets=targets,
             force_replace=force_replace,
         )
-        return plan, desired
+        return self._annotate(plan, desired, state, observed), desired
+
+    def _annotate(
+        self,
+        plan: Plan,
+        desired: Mapping[str, Desired],
+        state: State,
+        observed: Mapping[str, Observation] | None,
+    ) -> Plan:
+        """Add what platforms know to the plan: how they will run what is created, endpoints that
+        are down (apply reopens them) and workloads that end soon."""
+        changes: list[Change] = []
+        warnings = list(plan.warnings)
+        for change in plan.changes:
+            want = desired.get(change.service)
+            if change.action in (CREATE, REPLACE) and want is not None:
+                notes = self.platform(change.platform, state.lineage).describe(want.spec)
+                change = dataclasses.replace(change, reasons=(*change.reasons, *notes))
+            record = state.services.get(change.service)
+            obs = observed.get(change.job_id or "") if observed is not None else None
+            if change.action == NOOP and not change.await_ready and record is not None and obs is not None:
+                found = self.platform(change.platform, state.lineage).endpoint(record, reopen=False)
+                if found.url is None:
+                    change = dataclasses.replace(
+                        change,
+                        await_ready=True,
+                        reasons=(*change.reasons, f"endpoint down ({found.detail}): apply reopens it"),
+                    )
+            if obs is not None and obs.expires_in is not None and obs.expires_in < EXPIRY_WARNING_SECONDS:
+                warnings.append(
+                    f"service {change.service!r}: workload {obs.job_id} ends in {format_duration(obs.expires_in)} "
+                    "(the platform's time limit); apply does not extend it"
+                )
+            changes.append(change)
+        return dataclasses.replace(plan, changes=tuple(changes), warnings=tuple(warnings))
+
+    # ----------------------------------------------------------------------------- endpoints
+
+    def endpoint(self, state: State, record: ServiceRecord) -> Endpoint:
+        """The platform's endpoint for commands that do not hold the state lock (status, request).
+
+        It first only looks; if the endpoint is down (a dead tunnel), it takes the state lock, asks
+        the platform to reopen it and saves what that changed in state and in the registry.
+        """
+        platform = self.platform(record.platform, state.lineage)
+        found = platform.endpoint(record, reopen=False)
+        if found.url is not None:
+            return found
+        try:
+            with StateLock(self.store.dir, ENDPOINT_LOCK_WAIT, f"reopen the endpoint of {record.name}"):
+                current = self.store.load()
+                fresh = current.services.get(record.name)
+                if fresh is None or fresh.job_id != record.job_id:
+                    return found
+                found = platform.endpoint(fresh)
+                if found.updates:
+                    found.apply_to(fresh)
+                    self.store.write(current)
+                    if fresh.host_url:
+                        self.registry.add(self.registry_entry(fresh))
+                    found.apply_to(record)
+                return found
+        except LockHeldError as exc:
+            return Endpoint(None, f"{found.detail}; not reopened: {exc.message}")
+
+    def registry_entry(self, record: ServiceRecord) -> dict[str, Any]:
+        """The TAO skill's registry entry for a running service."""
+        entry: dict[str, Any] = {
+            "job_id": record.job_id,
+            "platform": record.platform,
+            "network_arch": record.network_arch,
+            "host_url": record.host_url,
+            "started_at": record.started_at,
+            "managed_by": "taoplan",
+            "project": self.project,
+            "service": record.name,
+        }
+        for key in ("docker_url", "host_port", "platform_job_id"):
+            value = getattr(record, key)
+            if value is not None:
+                entry[key] = value
+        for key, value in record.extra.items():
+            if key in ("slurm_node",):
+                entry[key] = value
+        return entry
 
     def describe(self) -> dict[str, Any]:
         return {"file": str(self.file), "project": self.project, "state_dir": str(self.store.dir)}
+
+
+def format_duration(seconds: float) -> str:
+    """3h05m, 42m, 30s."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m" if minutes else f"{seconds}s"

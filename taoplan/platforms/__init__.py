@@ -18,6 +18,7 @@ KNOWN = ("local-docker", "brev", "lepton", "slurm", "kubernetes")
 #: The ones this version implements, and where.
 IMPLEMENTED = {
     "local-docker": "taoplan.platforms.local_docker",
+    "slurm": "taoplan.platforms.slurm",
 }
 
 

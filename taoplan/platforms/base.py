@@ -56,9 +56,13 @@ class Placement:
 
 @dataclass(frozen=True)
 class Started:
-    """What a platform reports once it has started a deployment."""
+    """What a platform reports once it has started a deployment.
 
-    host_url: str
+    ``host_url`` is None while the workload cannot be reached yet (a queued batch job):
+    ``endpoint()`` supplies it later.
+    """
+
+    host_url: str | None
     host_port: int | None = None
     docker_url: str | None = None
     platform_job_id: str | None = None
@@ -77,6 +81,29 @@ class Observation:
     exit_code: int | None = None
     detail: str = ""
     host_port: int | None = None
+    expires_in: float | None = None  # seconds until the platform ends the workload (a walltime)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a workload answers now, and what its state record must remember for that.
+
+    ``url`` is None while it cannot be reached (still queued; a tunnel that may not be reopened),
+    and ``detail`` says why. ``updates`` are ServiceRecord fields the caller persists under the
+    state lock (a reopened tunnel's PID and port); ``extra`` is merged, not replaced.
+    """
+
+    url: str | None
+    detail: str = ""
+    updates: Mapping[str, Any] = field(default_factory=dict)
+
+    def apply_to(self, record: ServiceRecord) -> None:
+        """Write ``updates`` into ``record`` in place."""
+        for key, value in self.updates.items():
+            if key == "extra":
+                record.extra = {**record.extra, **value}
+            else:
+                setattr(record, key, value)
 
 
 @dataclass(frozen=True)
@@ -104,6 +131,10 @@ class Platform(Protocol):
         """(create_before_destroy, why not). Pure: it must not touch the network."""
         ...
 
+    def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
+        """How this platform will run a service, shown in the plan of a create or replace. Pure."""
+        ...
+
     def prepare(self, deployments: Sequence[Deployment], taken: set[int]) -> dict[str, Placement]:
         """Allocate what rendering needs (ports...), keyed by job_id."""
         ...
@@ -128,8 +159,9 @@ class Platform(Protocol):
         """Stop a workload known only by its job_id label (an orphan)."""
         ...
 
-    def endpoint(self, record: ServiceRecord) -> str:
-        """A host_url that works now (reopening a tunnel if needed)."""
+    def endpoint(self, record: ServiceRecord, reopen: bool = True) -> Endpoint:
+        """Where the workload answers now. With ``reopen`` it may start what that needs (a tunnel)
+        and report it in ``updates``; without, it only looks. Called under the state lock when reopening."""
         ...
 
     def logs(self, record: ServiceRecord, tail: int, follow: bool) -> Iterator[str]: ...

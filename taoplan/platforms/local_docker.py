@@ -6,25 +6,24 @@ arguments and hands exactly those to the Docker API. `taoplan render` shows what
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shlex
-import socket
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taoplan import labels
+from taoplan import labels, ports
 from taoplan.errors import PlatformError
 from taoplan.platforms.base import (
     Artifact,
     Check,
     Deployment,
+    Endpoint,
     Observation,
     Placement,
     PlatformContext,
@@ -33,7 +32,8 @@ from taoplan.platforms.base import (
 from taoplan.render import render_template
 from taoplan.state import ServiceRecord
 
-FIRST_PORT = 8080
+if TYPE_CHECKING:
+    from taoplan.config import ServiceSpec
 
 
 class LocalDockerConfig(BaseModel):
@@ -183,11 +183,8 @@ class LocalDocker:
             if d.host_port is not None:
                 out[d.job_id] = Placement(host_port=d.host_port)
                 continue
-            port = FIRST_PORT
-            while port in used or (self.is_local and not _bindable(port)):
-                port += 1
-                if port > 65535:
-                    raise PlatformError("local-docker: no free host port from 8080 up")
+            free = ports.bindable if self.is_local else (lambda port: True)
+            port = ports.first_free(used, free=free, what="local-docker host port")
             used.add(port)
             out[d.job_id] = Placement(host_port=port)
         return out
@@ -335,10 +332,13 @@ class LocalDocker:
                     ports.add(int(p["PublicPort"]))
         return ports
 
-    def endpoint(self, record: ServiceRecord) -> str:
+    def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
+        return ()
+
+    def endpoint(self, record: ServiceRecord, reopen: bool = True) -> Endpoint:
         if not record.host_url:
             raise PlatformError(f"{record.name}: no endpoint recorded")
-        return record.host_url
+        return Endpoint(record.host_url)
 
     def logs(self, record: ServiceRecord, tail: int, follow: bool) -> Iterator[str]:
         from docker.errors import NotFound
@@ -415,20 +415,6 @@ def _observation(attrs: dict[str, Any]) -> Observation | None:
         detail=attrs.get("Status") or "",
         host_port=port,
     )
-
-
-def _bindable(port: int) -> bool:
-    """True when nothing on this host listens on ``port`` (no SO_REUSEADDR: a listener makes bind fail)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        if sock.connect_ex(("127.0.0.1", port)) == 0:
-            return False
-    return True
 
 
 def _short(exc: BaseException) -> str:

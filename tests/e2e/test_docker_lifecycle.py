@@ -135,19 +135,32 @@ def test_failing_model_load_fails_fast_while_the_others_converge(dproject: Path)
     assert "-/+ replace  broken" in plan.out and "last apply failed" in plan.out
 
 
-def test_port_allocation_skips_a_port_bound_on_the_host(dproject: Path) -> None:
-    with socket.socket() as blocker:
-        blocker.bind(("0.0.0.0", 8080))
+def hold_first_free_port() -> socket.socket:
+    """Bind the lowest free port from 8080, the one taoplan would otherwise allocate."""
+    for port in range(8080, 8200):
+        blocker = socket.socket()
+        try:
+            blocker.bind(("0.0.0.0", port))
+        except OSError:
+            blocker.close()
+            continue
         blocker.listen()
+        return blocker
+    raise AssertionError("no free port from 8080")
+
+
+def test_port_allocation_skips_a_port_bound_on_the_host(dproject: Path) -> None:
+    with hold_first_free_port() as blocker:
+        held = blocker.getsockname()[1]
         write(dproject, {"one": {"network_arch": "cosmos-rl", "model_path": "/models/one"}})
         apply = taoplan("apply", "--auto-approve", cwd=dproject)
         assert apply.code == 0, apply.text
         row = status(dproject)["one"]
-        assert row["ready"] and not str(row["host_url"]).endswith(":8080")
+        assert row["ready"] and int(str(row["host_url"]).rsplit(":", 1)[1]) > held
         registry = json.loads((dproject.parent / "registry.json").read_text())
         entry = registry[str(row["job_id"])]
         assert registry["latest"] == row["job_id"]
-        assert entry["host_port"] != 8080 and entry["platform"] == "local-docker"
+        assert entry["host_port"] != held and entry["platform"] == "local-docker"
         assert entry["docker_url"] == f"http://{row['job_id']}:8080"
     assert taoplan("destroy", "--auto-approve", cwd=dproject).code == 0
 
