@@ -312,16 +312,13 @@ class LocalDocker:
         except NotFound:
             return Observation(job_id=job_id, service="", status="missing")
         state = attrs.get("State", {})
-        lbl = attrs.get("Config", {}).get("Labels") or {}
-        status = _STATUS.get(state.get("Status", ""), "running")
-        return Observation(
+        status = state.get("Status", "")
+        return _labelled(
+            attrs.get("Config", {}).get("Labels") or {},
+            status,
+            exit_code=state.get("ExitCode") if _STATUS.get(status) == "exited" else None,
+            detail=status,
             job_id=job_id,
-            service=lbl.get(labels.SERVICE, ""),
-            status=status,
-            spec_hash=lbl.get(labels.SPEC_HASH),
-            lineage=lbl.get(labels.LINEAGE),
-            exit_code=state.get("ExitCode") if status == "exited" else None,
-            detail=state.get("Status", ""),
         )
 
     def _published_ports(self) -> set[int]:
@@ -395,25 +392,40 @@ _STATUS = {
 
 
 def _observation(attrs: dict[str, Any]) -> Observation | None:
+    """An observation from a container list entry (the API's summary shape)."""
     lbl = attrs.get("Labels") or {}
-    job_id = lbl.get(labels.JOB_ID)
-    if not job_id:
+    if not lbl.get(labels.JOB_ID):
         return None
-    status = _STATUS.get(attrs.get("State", ""), "running")
-    exit_code = None
     match = re.match(r"Exited \((-?\d+)\)", attrs.get("Status") or "")
-    if match:
-        exit_code = int(match.group(1))
     port = next((int(p["PublicPort"]) for p in attrs.get("Ports") or [] if p.get("PublicPort")), None)
+    return _labelled(
+        lbl,
+        attrs.get("State", ""),
+        exit_code=int(match.group(1)) if match else None,
+        detail=attrs.get("Status") or "",
+        host_port=port,
+    )
+
+
+def _labelled(
+    lbl: dict[str, str],
+    docker_status: str,
+    *,
+    exit_code: int | None,
+    detail: str,
+    host_port: int | None = None,
+    job_id: str | None = None,
+) -> Observation:
+    """What our labels and Docker's status word say about one container."""
     return Observation(
-        job_id=job_id,
+        job_id=job_id or lbl.get(labels.JOB_ID, ""),
         service=lbl.get(labels.SERVICE, ""),
-        status=status,
+        status=_STATUS.get(docker_status, "running"),
         spec_hash=lbl.get(labels.SPEC_HASH),
         lineage=lbl.get(labels.LINEAGE),
         exit_code=exit_code,
-        detail=attrs.get("Status") or "",
-        host_port=port,
+        detail=detail,
+        host_port=host_port,
     )
 
 
