@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import socket
 from collections.abc import Callable, Collection
+from pathlib import Path
 
+from taoplan import fsutil
 from taoplan.errors import PlatformError
 
 FIRST_PORT = 8080
+_held: set[Path] = set()
 
 
 def bindable(port: int, *, reuse: bool = False) -> bool:
@@ -30,10 +35,64 @@ def bindable(port: int, *, reuse: bool = False) -> bool:
     return True
 
 
+def _reservations() -> Path:
+    return Path(os.environ.get("TAOPLAN_PORT_RESERVATIONS") or f"/tmp/taoplan-ports-{os.getuid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reserve(port: int, scope: str = "local") -> bool:
+    """Claim ``port`` in ``scope`` for this process until it exits; False if another live taoplan
+    process holds it. Two applies allocating at once (two projects, one Docker host) then never
+    pick the same port in the moment between choosing it and the container publishing it."""
+    directory = fsutil.ensure_private_dir(_reservations())
+    path = directory / f"{scope.replace('/', '_')}-{port}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            try:
+                holder = int((fsutil.read_text(path) or "0").strip() or 0)
+            except ValueError:
+                holder = 0
+            if holder == os.getpid():
+                return True
+            if holder and _alive(holder):
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # left by a process that is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        _held.add(path)
+        return True
+    return False
+
+
+def claim(port: int) -> bool:
+    """Free on this host and reserved for this process."""
+    return bindable(port) and reserve(port)
+
+
+@atexit.register
+def _release() -> None:
+    for path in _held:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def first_free(
     taken: Collection[int],
     start: int = FIRST_PORT,
-    free: Callable[[int], bool] = bindable,
+    free: Callable[[int], bool] = claim,
     what: str = "port",
 ) -> int:
     """The first port from ``start`` up that is not in ``taken`` and passes ``free``."""

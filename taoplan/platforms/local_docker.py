@@ -183,11 +183,14 @@ class LocalDocker:
             if d.host_port is not None:
                 out[d.job_id] = Placement(host_port=d.host_port)
                 continue
-            free = ports.bindable if self.is_local else (lambda port: True)
+            free = ports.claim if self.is_local else self._reserve_remote
             port = ports.first_free(used, free=free, what="local-docker host port")
             used.add(port)
             out[d.job_id] = Placement(host_port=port)
         return out
+
+    def _reserve_remote(self, port: int) -> bool:
+        return ports.reserve(port, scope=self.base_url or "local")
 
     def render(self, deployment: Deployment, placement: Placement) -> list[Artifact]:
         context = {

@@ -185,3 +185,20 @@ def test_lock_of_a_killed_holder_is_taken_over_with_a_warning(dproject: Path) ->
     assert "that process is gone" in run.err
     unlock = taoplan("unlock", cwd=dproject)
     assert unlock.code == 0 and "not locked" in unlock.out
+
+
+def test_two_projects_applying_at_once_get_distinct_ports(dproject: Path, tmp_path: Path) -> None:
+    other = tmp_path / f"{dproject.name}b"
+    other.mkdir()
+    services = {f"s{i}": {"network_arch": "cosmos-rl", "model_path": f"/m/{i}"} for i in range(3)}
+    write(dproject, services)
+    write(other, services)
+    try:
+        procs = [start(folder, "apply", "--auto-approve") for folder in (dproject, other)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+        urls = [r["host_url"] for folder in (dproject, other) for r in state_of(folder)["services"].values()]  # type: ignore[union-attr]
+        assert len(urls) == 6 and len(set(urls)) == 6
+    finally:
+        assert taoplan("destroy", "--auto-approve", cwd=other).code == 0

@@ -1,0 +1,40 @@
+"""Port reservations keep two taoplan processes from picking the same port at the same moment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from taoplan import ports
+
+HOLD = """
+import sys, time
+from taoplan import ports
+print(ports.reserve(int(sys.argv[1])), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_port_reserved_by_a_live_process_is_skipped_until_it_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAOPLAN_PORT_RESERVATIONS", str(tmp_path / "reservations"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, "18777"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        assert ports.reserve(18777) is False
+        assert ports.first_free(set(), start=18777, free=ports.reserve) == 18778
+    finally:
+        holder.kill()
+        holder.wait()
+    assert ports.reserve(18777) is True  # the holder is gone: its reservation is stale
+    assert (tmp_path / "reservations").stat().st_mode & 0o777 == 0o700
