@@ -133,7 +133,7 @@ def request(
         file, state_dir, name=name, job_id=job_id, arch=arch, caller=caller, log_content=log_content
     )
     target = session.target
-    header = f"Sampling values for {target.name or target.job_id} ({target.arch}); Enter accepts the default:"
+    header = f"Sampling values for {target.who} ({target.arch}); Enter accepts the default:"
     prepared = rq.prepare(
         target.arch,
         session.refs.request,
@@ -146,9 +146,7 @@ def request(
         ask=_ask(header) if sys.stdin.isatty() else None,
     )
     click.echo(session.sending_line(), err=True)
-    body = rq.perform(
-        session, prepared, timeout=timeout, wait=wait, on_wait=_on_wait(target.name or target.job_id)
-    )
+    body = rq.perform(session, prepared, timeout=timeout, wait=wait, on_wait=_on_wait(target.who))
     _show(body, as_json=as_json, output=output)
 
 
@@ -192,46 +190,35 @@ def stats(file: Path, state_dir: str | None, since: str | None, as_json: bool) -
     from taoplan import output, requestlog
     from taoplan import stats as st
     from taoplan.registry import Registry
+    from taoplan.request.routing import targets_from_registry, targets_from_state
     from taoplan.state import StateStore, default_state_dir
 
     now = datetime.now(timezone.utc)
     start = now - timedelta(seconds=st.parse_duration(since)) if since else None
     store = StateStore(default_state_dir(file, state_dir))
     state = store.load()
-    live = {
-        str(e.get("job_id") or k): st.LiveJob(
-            str(e.get("job_id") or k), e.get("service"), e.get("platform"), 1, e.get("started_at")
-        )
-        for k, e in Registry().entries().items()
-    }
-    for record in state.services.values():
-        gpus = record.spec.get("num_gpus", 1)
-        live[record.job_id] = st.LiveJob(
-            record.job_id,
-            record.name,
-            record.platform,
-            gpus if isinstance(gpus, int) else 1,
-            record.started_at,
-        )
+    # what still runs: the registry's jobs, then this project's state (which wins on the same job id)
+    running = targets_from_registry(Registry().entries()) + targets_from_state(state)
+    live = {t.job_id: st.LiveJob(t.job_id, t.name, t.platform, t.num_gpus, t.started_at) for t in running}
     pricing = _pricing(file)
-    records, bad = requestlog.read(store.dir / requestlog.LOG_FILE)
+    gpu_hour = {k: v.gpu_hour for k, v in (pricing or {}).items()}
+    log_path = store.dir / requestlog.LOG_FILE
+    records, bad = requestlog.read(log_path)
     result = st.summarize(
         records,
         live=live,
         state_jobs=[r.job_id for r in state.services.values()],
-        pricing={k: v.gpu_hour for k, v in (pricing or {}).items()},
+        pricing=gpu_hour,
         now=now,
         since=start,
     )
     if bad:
-        click.echo(
-            f"Warning: skipped {bad} unreadable line(s) of {store.dir / requestlog.LOG_FILE}", err=True
-        )
+        click.echo(f"Warning: skipped {bad} unreadable line(s) of {log_path}", err=True)
     if as_json:
         doc = {
             "now": now.isoformat(),
             "since": start.isoformat() if start else None,
-            "pricing": {k: v.gpu_hour for k, v in (pricing or {}).items()},
+            "pricing": gpu_hour,
             "services": [s.to_json() for s in result],
         }
         click.echo(json.dumps(doc, indent=2))

@@ -95,11 +95,13 @@ class Service:
         self,
         prompt: str,
         images: Sequence[str],
-        videos: Sequence[str],
         system: str | None,
-        accept_defaults: bool,
-        sampling: dict[str, Any],
+        *,
+        videos: Sequence[str] = (),
+        accept_defaults: bool = False,
+        **sampling: Any,
     ) -> Prepared:
+        """The request options every call takes besides timeout and wait, checked before sending."""
         prepared = prepare(
             self.arch,
             self.session.refs.request,
@@ -120,40 +122,20 @@ class Service:
         images: Sequence[str] = (),
         system: str | None = None,
         *,
-        videos: Sequence[str] = (),
-        accept_defaults: bool = False,
         timeout: float | None = None,
         wait: float = 0.0,
-        **sampling: Any,
+        **options: Any,
     ) -> dict[str, Any]:
-        """The whole chat-completions response."""
-        prepared = self._prepare(prompt, images, videos, system, accept_defaults, sampling)
+        """The whole chat-completions response. ``options``: videos, accept_defaults, sampling fields."""
+        prepared = self._prepare(prompt, images, system, **options)
         return perform(self.session, prepared, timeout=timeout, wait=wait)
 
-    def chat(
-        self,
-        prompt: str,
-        images: Sequence[str] = (),
-        system: str | None = None,
-        *,
-        videos: Sequence[str] = (),
-        accept_defaults: bool = False,
-        timeout: float | None = None,
-        wait: float = 0.0,
-        **sampling: Any,
-    ) -> str:
-        """The reply text (cosmos-predict2.5: a ``data:video/mp4;base64,…`` string; see decode_data_uri)."""
-        body = self.raw(
-            prompt,
-            images,
-            system,
-            videos=videos,
-            accept_defaults=accept_defaults,
-            timeout=timeout,
-            wait=wait,
-            **sampling,
-        )
-        return reply_content(body) or ""
+    def chat(self, prompt: str, images: Sequence[str] = (), system: str | None = None, **options: Any) -> str:
+        """The reply text (cosmos-predict2.5: a ``data:video/mp4;base64,…`` string; see decode_data_uri).
+
+        Takes what ``raw`` takes.
+        """
+        return reply_content(self.raw(prompt, images, system, **options)) or ""
 
     async def araw(
         self,
@@ -161,37 +143,16 @@ class Service:
         images: Sequence[str] = (),
         system: str | None = None,
         *,
-        videos: Sequence[str] = (),
-        accept_defaults: bool = False,
         timeout: float | None = None,
         wait: float = 0.0,
-        **sampling: Any,
+        **options: Any,
     ) -> dict[str, Any]:
         """``raw`` for asyncio."""
-        prepared = self._prepare(prompt, images, videos, system, accept_defaults, sampling)
+        prepared = self._prepare(prompt, images, system, **options)
         return await aperform(self.session, prepared, timeout=timeout, wait=wait)
 
     async def achat(
-        self,
-        prompt: str,
-        images: Sequence[str] = (),
-        system: str | None = None,
-        *,
-        videos: Sequence[str] = (),
-        accept_defaults: bool = False,
-        timeout: float | None = None,
-        wait: float = 0.0,
-        **sampling: Any,
+        self, prompt: str, images: Sequence[str] = (), system: str | None = None, **options: Any
     ) -> str:
         """``chat`` for asyncio."""
-        body = await self.araw(
-            prompt,
-            images,
-            system,
-            videos=videos,
-            accept_defaults=accept_defaults,
-            timeout=timeout,
-            wait=wait,
-            **sampling,
-        )
-        return reply_content(body) or ""
+        return reply_content(await self.araw(prompt, images, system, **options)) or ""

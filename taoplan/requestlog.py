@@ -111,12 +111,13 @@ def build_record(session: Session, prepared: Prepared, ex: Exchange) -> dict[str
     }
     if session.log_content:
         from taoplan.request import decode_data_uri, reply_content
+        from taoplan.request.media import data_uri_summary
 
         content = dict(prepared.content)
         reply = reply_content(ex.body) if ex.status == 200 else None
         if reply is not None:
             decoded = decode_data_uri(reply)
-            content["response"] = f"data:{decoded[0]};{len(decoded[1])} bytes" if decoded else reply
+            content["response"] = data_uri_summary(decoded[0], len(decoded[1])) if decoded else reply
         record["content"] = content
     return record
 

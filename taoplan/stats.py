@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from taoplan.errors import RequestError
+from taoplan.request.routing import gpu_count
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -90,13 +91,22 @@ class Usage:
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
 
+    def latency(self) -> tuple[float | None, float | None, float | None]:
+        """p50, p95 and max latency in ms, for the JSON and the table alike."""
+        return (
+            percentile(self.latencies, 50),
+            percentile(self.latencies, 95),
+            max(self.latencies, default=None),
+        )
+
     def to_json(self) -> dict[str, Any]:
+        p50, p95, top = self.latency()
         return {
             "requests": self.requests,
             "errors": self.errors,
-            "p50_ms": _round(percentile(self.latencies, 50)),
-            "p95_ms": _round(percentile(self.latencies, 95)),
-            "max_ms": _round(max(self.latencies) if self.latencies else None),
+            "p50_ms": _round(p50),
+            "p95_ms": _round(p95),
+            "max_ms": _round(top),
             "request_ms": _round(self.request_ms),
             "gpu_seconds": _round(self.gpu_seconds),
             "cost": None if self.cost is None else round(self.cost, 6),
@@ -165,12 +175,11 @@ def _jobs(
     for record in records:
         job_id = str(record.get("job_id") or "?")
         if job_id not in jobs:
-            gpus = record.get("num_gpus")
             jobs[job_id] = _Job(
                 job_id,
                 _key(record),
                 record.get("platform"),
-                gpus if isinstance(gpus, int) and gpus > 0 else 1,
+                gpu_count(record.get("num_gpus")),
                 parse_time(record.get("started_at")),
             )
         jobs[job_id].records.append(record)
@@ -261,14 +270,15 @@ def _row(service: str, caller: str, usage: Usage) -> dict[str, Any]:
     def ms(value: float | None) -> str | None:
         return None if value is None else f"{value:.1f}"
 
+    p50, p95, top = usage.latency()
     return {
         "service": service,
         "caller": caller,
         "requests": usage.requests,
         "errors": usage.errors,
-        "p50_ms": ms(percentile(usage.latencies, 50)),
-        "p95_ms": ms(percentile(usage.latencies, 95)),
-        "max_ms": ms(max(usage.latencies) if usage.latencies else None),
+        "p50_ms": ms(p50),
+        "p95_ms": ms(p95),
+        "max_ms": ms(top),
         "gpu_s": f"{usage.gpu_seconds:.1f}",
         "cost": None if usage.cost is None else f"{usage.cost:.4f}",
     }
