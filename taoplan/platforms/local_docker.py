@@ -433,8 +433,12 @@ def _labelled(
 
 
 def _short(exc: BaseException) -> str:
-    text = getattr(exc, "explanation", None) or str(exc)
-    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
+    """The part of a docker SDK error a user can act on (the OS error, else its first line)."""
+    text = str(getattr(exc, "explanation", None) or exc).strip()
+    os_error = re.search(r"\[Errno -?\d+\] ([^'\")]+)|(No such file or directory|Connection refused)", text)
+    if os_error:
+        return (os_error.group(1) or os_error.group(2)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 PLATFORM = LocalDocker
