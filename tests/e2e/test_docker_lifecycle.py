@@ -253,3 +253,11 @@ def test_doctor_names_missing_secrets_and_checks_the_daemon(dproject: Path) -> N
     apply = taoplan("apply", "--auto-approve", cwd=dproject, env=env)
     assert apply.code == 1 and "HF_TOKEN is not set" in apply.err
     assert labelled(dproject.name) == []
+
+
+def test_apply_without_a_terminal_needs_approval_and_changes_nothing(dproject: Path) -> None:
+    write(dproject, {"one": THREE["reason"]})
+    run = taoplan("apply", cwd=dproject)
+    assert run.code == 1
+    assert "apply needs --auto-approve (or a saved plan file) when not run on a terminal" in run.err
+    assert labelled(dproject.name) == []
