@@ -19,10 +19,12 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, machine, taoplan_argv  # noqa: E402
+from taoplan import ports  # noqa: E402
 
 IMAGE = "localhost/taoplan/tao-test:7.3.0"
 LOAD_SECONDS = 5
@@ -70,6 +72,18 @@ def detection_latency(folder: Path) -> list[float]:
     return out
 
 
+def start_spread(folder: Path) -> float:
+    """Seconds from the first journaled intent to the last container started: taoplan's own share."""
+    lines = [json.loads(line) for line in (folder / ".taoplan" / "journal.jsonl").read_text().splitlines()]
+    intents = [datetime.fromisoformat(r["ts"]) for r in lines if r["phase"] == "intent"]
+    starts = [
+        datetime.fromisoformat(r["ts"])
+        for r in lines
+        if r["phase"] == "executed" and r.get("action") == "start"
+    ]
+    return (max(starts) - min(intents)).total_seconds()
+
+
 def sequential_skill(folder: Path) -> float:
     """The skill's procedure on the same rendered run.sh lines: start one, poll every 10 s, then the next."""
     import httpx
@@ -79,25 +93,30 @@ def sequential_skill(folder: Path) -> float:
     if result.returncode != 0:
         raise SystemExit(result.stderr)
     started = time.perf_counter()
-    names = []
-    for script in sorted(rendered.glob("*/run.sh")):
-        text = script.read_text()
-        port = int(text.split("--publish ", 1)[1].split(":", 1)[0])
-        names.append(text.split("--name ", 1)[1].split()[0])
-        subprocess.run(["sh", str(script)], check=True, capture_output=True)
-        while True:
-            try:
-                if (
-                    httpx.get(f"http://localhost:{port}/api/v1/health/readiness", timeout=5).status_code
-                    == 200
-                ):
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(SKILL_POLL)
-    elapsed = time.perf_counter() - started
-    subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
-    return elapsed
+    names: list[str] = []
+    taken: set[int] = set()
+    try:
+        for script in sorted(rendered.glob("*/run.sh")):
+            text = script.read_text()
+            # render allocates offline; pick a port that is free right now, as apply would
+            rendered_port = text.split("--publish ", 1)[1].split(":", 1)[0]
+            port = ports.first_free(taken, free=ports.claim, what="benchmark port")
+            taken.add(port)
+            script.write_text(text.replace(f"--publish {rendered_port}:", f"--publish {port}:"))
+            names.append(text.split("--name ", 1)[1].split()[0])
+            subprocess.run(["sh", str(script)], check=True, capture_output=True)
+            while not _ready(httpx, port):
+                time.sleep(SKILL_POLL)
+        return time.perf_counter() - started
+    finally:
+        subprocess.run(["docker", "rm", "-f", *names], capture_output=True)
+
+
+def _ready(httpx: Any, port: int) -> bool:
+    try:
+        return httpx.get(f"http://localhost:{port}/api/v1/health/readiness", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def main() -> None:
@@ -115,6 +134,7 @@ def main() -> None:
             tp(one, "destroy", "--auto-approve")
             t10 = timed_apply(ten)
             latency = detection_latency(ten)
+            spread = start_spread(ten)
             tp(ten, "destroy", "--auto-approve")
             tseq = sequential_skill(seq)
         finally:
@@ -124,6 +144,12 @@ def main() -> None:
     print(f"apply 1 service:    {t1:6.2f} s")
     print(
         f"apply 10 services:  {t10:6.2f} s  ({ratio:.2f}x of 1; target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})"
+    )
+    print(
+        f"                    (all 10 containers started {spread:.2f} s after the first intent; the rest is the"
+    )
+    print(
+        "                    servers' own start-up, ten Python processes importing at once, and the 5 s load)"
     )
     print(
         f"skill, sequential:  {tseq:6.2f} s  (taoplan {speedup:.1f}x faster; target >= 5x: {'met' if speedup >= 5 else 'MISSED'})"
@@ -139,6 +165,7 @@ def main() -> None:
                 "apply_10": round(t10, 2),
                 "sequential_10": round(tseq, 2),
                 "latency_max": round(max(latency), 3),
+                "start_spread_10": round(spread, 2),
             }
         )
     )
