@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine as root: installs and starts everything it needs
-# (Docker engine, the TAO test image, the Slurm lab), then lints, type-checks and runs every test.
+# (Docker engine, the TAO test image, the Slurm lab, the Kubernetes lab with a real kubelet node), then lints, type-checks and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -8,6 +8,8 @@ bash scripts/install.sh
 bash scripts/ensure-dockerd.sh
 bash scripts/build-test-image.sh
 bash scripts/slurm-lab.sh up
+bash scripts/k8s-lab.sh up
+bash scripts/k8s-lab.sh node-up
 echo "== ruff"; ruff check taoplan tests bench && ruff format --check taoplan tests bench
 echo "== mypy"; mypy
 echo "== pytest"

@@ -19,6 +19,7 @@ KNOWN = ("local-docker", "brev", "lepton", "slurm", "kubernetes")
 IMPLEMENTED = {
     "local-docker": "taoplan.platforms.local_docker",
     "slurm": "taoplan.platforms.slurm",
+    "kubernetes": "taoplan.platforms.kubernetes",
 }
 
 
