@@ -22,7 +22,7 @@ from taoplan.desired import Desired
 from taoplan.errors import TaoplanError
 from taoplan.journal import Journal
 from taoplan.plan import CREATE, DELETE, NOOP, REPLACE, Change, Plan
-from taoplan.platforms.base import Deployment, Observation, Placement, Platform
+from taoplan.platforms.base import Deployment, Endpoint, Observation, Placement, Platform
 from taoplan.progress import Reporter
 from taoplan.readiness import Result, wait_ready
 from taoplan.state import ServiceRecord, State
@@ -366,7 +366,7 @@ class Applier:
         async def probe() -> Observation:
             return await asyncio.to_thread(platform.probe, record.job_id)
 
-        async def endpoint() -> str | None:
+        async def endpoint() -> Endpoint:
             """Asked before every poll: a queued job has no endpoint yet, a dead tunnel is reopened."""
             found = await asyncio.to_thread(platform.endpoint, record)
             if found.updates:
@@ -375,10 +375,15 @@ class Applier:
                 if record.host_url:
                     await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
                 self.reporter.phase(service, found.detail or f"endpoint {found.url}")
-            return found.url
+            return found
 
-        url = await endpoint()
-        self.reporter.phase(service, f"waiting for readiness at {url}" if url else "waiting for an endpoint")
+        first = await endpoint()
+        self.reporter.phase(
+            service,
+            f"waiting for readiness at {first.url}"
+            if first.url
+            else first.detail or "waiting for an endpoint",
+        )
         return await wait_ready(
             endpoint,
             rules=self.ws.refs.request.readiness,

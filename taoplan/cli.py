@@ -182,6 +182,11 @@ def schema() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
 @click.option(
+    "--server-dry-run",
+    is_flag=True,
+    help="Ask each platform to validate what would start (admission errors...).",
+)
+@click.option(
     "--refresh/--no-refresh", default=True, show_default=True, help="Observe what really runs first."
 )
 def plan(
@@ -192,6 +197,7 @@ def plan(
     out: Path | None,
     as_json: bool,
     detailed_exitcode: bool,
+    server_dry_run: bool,
     refresh: bool,
 ) -> None:
     """Show what apply would create, replace and delete, and why."""
@@ -205,6 +211,16 @@ def plan(
         click.echo(output.plan_json(the_plan))
     else:
         click.echo(output.format_plan(the_plan, color=_color()))
+    if server_dry_run:
+        from taoplan.dryrun import dry_run
+        from taoplan.errors import PlatformError
+
+        problems = dry_run(ws, the_plan, desired, state)
+        if problems:
+            raise PlatformError(
+                f"server dry run: {problems[0]}", lines=[f"server dry run: {p}" for p in problems]
+            )
+        click.echo("Server dry run: every platform accepts what apply would start.")
     if out is not None:
         from taoplan import saved_plan
 

@@ -148,7 +148,7 @@ def make_plan(
                 f"another state (lineage {obs.lineage}); left alone"
             )
             continue
-        platform = desired[obs.service].platform if obs.service in desired else _platform_of(recorded, obs)
+        platform = obs.platform or _platform_of(recorded, desired, obs)
         out.changes.append(
             Change(
                 obs.service,
@@ -174,7 +174,10 @@ def make_plan(
     )
 
 
-def _platform_of(recorded: State, obs: Observation) -> str:
+def _platform_of(recorded: State, desired: Mapping[str, Desired], obs: Observation) -> str:
+    """Where an orphan runs when the observation does not say (observations built by hand)."""
+    if obs.service in desired:
+        return desired[obs.service].platform
     record = recorded.services.get(obs.service)
     return record.platform if record else "local-docker"
 
@@ -228,6 +231,8 @@ def _decide(
         return Change(want.name, CREATE, (gone, *diff), want.platform, job_id=record.job_id)
     if record.status == "creating":
         return replace(f"the previous apply was interrupted while starting {record.job_id}", *diff)
+    if obs.status == "failed":
+        return replace(f"workload {record.job_id} failed: {obs.detail}", *diff)
     if obs.status == "exited":
         code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
         return replace(f"workload {record.job_id} exited{code}", *diff)

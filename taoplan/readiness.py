@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from taoplan.platforms.base import Observation
+from taoplan.platforms.base import Endpoint, Observation
 from taoplan.references import ReadinessRefs
 
 READY, WAIT, FATAL = "ready", "wait", "fatal"
@@ -52,7 +52,7 @@ class Result:
 
 
 async def wait_ready(
-    url: str | Callable[[], Awaitable[str | None]],
+    url: str | Callable[[], Awaitable[Endpoint]],
     *,
     rules: ReadinessRefs,
     timeout: float,
@@ -62,8 +62,8 @@ async def wait_ready(
 ) -> Result:
     """Poll GET {url}{path} until ready, fatal, exited or timed out.
 
-    ``url`` may be a function asked before every poll: None means "no endpoint yet" (a queued job),
-    which is waited for like a server that does not answer yet.
+    ``url`` may be a function asked before every poll: an Endpoint without a url (a queued job, a pod
+    not Ready yet) is waited for like a server that does not answer yet, its detail shown as the phase.
     """
     import httpx
 
@@ -73,10 +73,11 @@ async def wait_ready(
     async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
         while True:
             elapsed = time.monotonic() - started
-            target = url if isinstance(url, str) else await url()
+            found = Endpoint(url) if isinstance(url, str) else await url()
+            target = found.url
             try:
                 if target is None:
-                    verdict = Verdict(WAIT, "no endpoint yet")
+                    verdict = Verdict(WAIT, found.detail or "no endpoint yet")
                 else:
                     response = await client.get(target.rstrip("/") + rules.path)
                     try:
@@ -91,6 +92,8 @@ async def wait_ready(
             if verdict.kind == FATAL:
                 return Result(False, verdict.reason, verdict.message, elapsed)
             obs = await probe()
+            if obs.status == "failed":
+                return Result(False, "failed", obs.detail, elapsed)
             if obs.status in ("exited", "missing"):
                 code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
                 what = "exited" if obs.status == "exited" else "disappeared"

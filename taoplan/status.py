@@ -54,6 +54,8 @@ def _row(
         current = "missing"
     elif obs.status == "exited":
         current, detail = "exited", f"exit code {obs.exit_code}" if obs.exit_code is not None else obs.detail
+    elif obs.status == "failed":
+        current, detail = "failed", obs.detail
     elif obs.status == "pending":
         current, detail = "starting", obs.detail
     else:

@@ -73,11 +73,14 @@ class Workspace:
         names = self.platforms_in_use(state)
         if not names:
             return {}
+        platforms_ = [self.platform(name, state.lineage) for name in names]
+        for platform in platforms_:
+            platform.warm()  # imports are not safe to race from threads
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            results = list(pool.map(lambda n: self.platform(n, state.lineage).observe(), names))
+            results = list(pool.map(lambda p: p.observe(), platforms_))
         observed: dict[str, Observation] = {}
-        for result in results:
-            observed.update(result)
+        for name, result in zip(names, results, strict=True):
+            observed.update({job: dataclasses.replace(obs, platform=name) for job, obs in result.items()})
         return observed
 
     def plan(

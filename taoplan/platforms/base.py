@@ -75,13 +75,14 @@ class Observation:
 
     job_id: str
     service: str
-    status: str  # running | starting | pending | exited | missing
+    status: str  # running | pending | failed (will not recover: stop waiting) | exited | missing
     spec_hash: str | None = None
     lineage: str | None = None
     exit_code: int | None = None
     detail: str = ""
     host_port: int | None = None
     expires_in: float | None = None  # seconds until the platform ends the workload (a walltime)
+    platform: str = ""  # set by Workspace.refresh: which platform reported it
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,16 @@ class Platform(Protocol):
 
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
         """How this platform will run a service, shown in the plan of a create or replace. Pure."""
+        ...
+
+    def warm(self) -> None:
+        """Import client libraries now, in the main thread, before platforms are used concurrently."""
+        ...
+
+    def dry_run(
+        self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]
+    ) -> list[str]:
+        """Problems the platform would raise on start, found without changing anything (may be none)."""
         ...
 
     def prepare(self, deployments: Sequence[Deployment], taken: set[int]) -> dict[str, Placement]:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import requests  # noqa: F401 - see below
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taoplan import labels, ports
@@ -49,11 +48,6 @@ from taoplan.state import ServiceRecord
 
 if TYPE_CHECKING:
     from taoplan.config import ServiceSpec
-
-# `requests` above is imported while this module loads (in the main thread, with the services file):
-# the core observes platforms in parallel threads, and the kubernetes and docker clients both import
-# requests on first use. Two threads importing it at once can meet its circular imports half done
-# ("cannot import name 'parse_dict_header' from partially initialized module 'requests.utils'").
 
 # ------------------------------------------------------------------------------------------ names
 
@@ -79,10 +73,9 @@ REDACTED = "<redacted: from the environment at apply>"
 STARTUP_FAILURES = 1440
 #: How long stop() waits for the pods of a deleted Deployment to go.
 STOP_WAIT_SECONDS = 120.0
-#: Fatal pod conditions are reported with this Observation.status. The core's readiness loop keeps
-#: waiting on "pending" and shows its detail ("pending: Unschedulable: 0/3 nodes ..."); once the core
-#: stops on a status of its own for this (proposed: "failed"), this constant is the one line to change.
-FATAL_STATUS = "pending"
+#: Fatal pod conditions (Unschedulable, ImagePullBackOff, CrashLoopBackOff...) are reported with this
+#: Observation.status: the core's readiness loop stops waiting on it and shows the detail.
+FATAL_STATUS = "failed"
 #: Container waiting reasons that will not clear by themselves. ErrImagePull is left out: it is the
 #: first, possibly transient, failure; ImagePullBackOff follows when it repeats.
 FATAL_WAITING = frozenset(
@@ -432,6 +425,9 @@ class Kubernetes:
     def _where(self) -> str:
         where = self.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         return where + (f" (context {self.config.context})" if self.config.context else "")
+
+    def warm(self) -> None:
+        import kubernetes.client  # noqa: F401 - imports are not safe to race from threads
 
     @property
     def api(self) -> Any:

@@ -332,6 +332,19 @@ class LocalDocker:
                     ports.add(int(p["PublicPort"]))
         return ports
 
+    def warm(self) -> None:
+        import docker  # noqa: F401 - imports are not safe to race from threads
+
+    def dry_run(
+        self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]
+    ) -> list[str]:
+        """run.sh must parse into a request this platform understands; Docker has no server-side dry run."""
+        try:
+            parse_run_script(next(a.content for a in artifacts if a.name == "run.sh"))
+        except PlatformError as exc:
+            return [f"{deployment.service}: {exc.message}"]
+        return []
+
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
         return ()
 

@@ -367,6 +367,16 @@ class Slurm:
     def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
         return False, f"a Slurm job's GPUs ({num_gpus}) are not requested twice"
 
+    def warm(self) -> None:
+        """Nothing to import: the cluster is reached with the ssh binary."""
+
+    def dry_run(
+        self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]
+    ) -> list[str]:
+        """Slurm has no dry run that does not need the job's resources; `sbatch --test-only` would queue-check
+        only. The script's own checks run at render time."""
+        return []
+
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
         if payload.accepts_port(spec.network_arch, self.ctx.refs):
             listen = "its own node port (--port, chosen at apply)"
