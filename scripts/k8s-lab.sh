@@ -801,6 +801,20 @@ node_has_gpus() {
   [[ $(kctl get node "$NODE_NAME" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}') == "$GPUS" ]]
 }
 
+# Debian packages the real node needs: containerd and runc come with docker.io; the CNI plugins
+# (bridge, host-local, portmap, loopback) do not.
+node_packages() {
+  local pkg missing=()
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+  ((${#missing[@]})) || return 0
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || die "apt-get install ${missing[*]} failed"
+}
+
 cmd_node_up() {
   local t0=$SECONDS
   cmd_up
@@ -809,6 +823,7 @@ cmd_node_up() {
     die "node-up needs a running Docker engine (scripts/ensure-dockerd.sh) for the images"
   docker image inspect "$TEST_IMAGE" >/dev/null 2>&1 ||
     die "$TEST_IMAGE is missing: run scripts/build-test-image.sh"
+  node_packages
   node_network
   node_containerd
   pause_image
