@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from taoplan import fsutil
+from taoplan import fsutil, procs
 from taoplan.errors import LockHeldError
 
 LOCK_FILE = "lock"
@@ -48,14 +48,6 @@ def read_holder(state_dir: Path) -> dict[str, Any] | None:
         return None
     return holder if isinstance(holder, dict) else None
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -98,7 +90,7 @@ class StateLock:
         if previous:
             same_host = previous.get("host") == socket.gethostname()
             pid = previous.get("pid")
-            if same_host and isinstance(pid, int) and not _alive(pid):
+            if same_host and isinstance(pid, int) and not procs.alive(pid):
                 self.warn(f"taking over the lock left by {describe(previous)}: that process is gone")
             else:
                 self.warn(f"taking over a stale lock record of {describe(previous)}")

@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from taoplan import fsutil
+from taoplan import fsutil, procs
 from taoplan.errors import PlatformError
 
 FIRST_PORT = 8080
@@ -38,14 +38,6 @@ def bindable(port: int, *, reuse: bool = False) -> bool:
 def _reservations() -> Path:
     return Path(os.environ.get("TAOPLAN_PORT_RESERVATIONS") or f"/tmp/taoplan-ports-{os.getuid()}")
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -65,7 +57,7 @@ def reserve(port: int, scope: str = "local") -> bool:
                 holder = 0
             if holder == os.getpid():
                 return True
-            if holder and _alive(holder):
+            if holder and procs.alive(holder):
                 return False
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # left by a process that is gone

@@ -20,18 +20,16 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taoplan import labels, ports
+from taoplan import labels, ports, tunnel
 from taoplan.errors import PlatformError
 from taoplan.platforms.base import (
     Artifact,
@@ -355,47 +353,18 @@ def parse_forward_spec(spec: str) -> tuple[int, str, str, int]:
     return int(match.group(1)), match.group(2), match.group(3), int(match.group(4))
 
 
+def _is_forwarder(argv: list[str]) -> bool:
+    return FORWARD_MODULE in argv and "port-forward" in argv
+
+
 def forwarder_is_ours(pid: Any, spec: str) -> bool:
     """True when ``pid`` is a live forwarder of this module for exactly ``spec`` (PIDs get reused)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        argv = [
-            a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a
-        ]
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    if state in ("Z", "X"):
-        return False
-    return (
-        FORWARD_MODULE in argv
-        and "port-forward" in argv
-        and any(argv[i] == "--spec" and argv[i + 1] == spec for i in range(len(argv) - 1))
-    )
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return tunnel.is_ours(pid, spec, flag="--spec", marker=_is_forwarder)
 
 
 def close_forwarder(pid: Any, spec: str, wait: float = 5.0) -> bool:
     """Stop the forwarder ``pid`` if it is still ours. True if it was running."""
-    if not forwarder_is_ours(pid, spec):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if not forwarder_is_ours(pid, spec):
-            return True
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    return True
+    return tunnel.close(pid, spec, wait=wait, flag="--spec", marker=_is_forwarder)
 
 
 # ------------------------------------------------------------------------------------------ platform
@@ -926,31 +895,11 @@ class Kubernetes:
         if self.config.context:
             argv += ["--context", self.config.context]
         log = self.ctx.state_dir / "tunnels" / f"{job_id}.log"
-        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         secret_names = set(self.ctx.refs.service.secret_names)
         env = {k: v for k, v in os.environ.items() if k not in secret_names}
-        with open(log, "ab") as err:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                env=env,
-                start_new_session=True,  # outlives the command that opened it
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [
-                    f"exit code {proc.returncode}"
-                ]
-                raise PlatformError(f"kubernetes: port-forward {spec} failed: {tail[0]}")
-            if _accepts(local_port):
-                return proc.pid
-            if time.monotonic() > deadline:
-                proc.terminate()
-                raise PlatformError(f"kubernetes: port-forward {spec}: not listening after {timeout:g}s")
-            time.sleep(0.05)
+        return tunnel.spawn(
+            argv, local_port, log, f"kubernetes: port-forward {spec}", timeout=timeout, env=env
+        )
 
     def _close_forwarder(self, record: ServiceRecord) -> None:
         if record.host_port and self.config.access == "port-forward":
