@@ -234,7 +234,7 @@ def plan(
 # ------------------------------------------------------------------------------------------ apply / destroy
 
 
-def _confirm(plan_text: str, auto_approve: bool, verb: str) -> None:
+def _confirm(auto_approve: bool, verb: str) -> None:
     from taoplan.errors import ConfigError
 
     if auto_approve:
@@ -323,7 +323,7 @@ def apply(
             click.echo(output.format_plan(the_plan, color=_color()))
             if not the_plan.has_changes:
                 return
-            _confirm("", auto_approve, "apply")
+            _confirm(auto_approve, "apply")
         if not the_plan.has_changes:
             return
         _check_secrets(ws, the_plan)
@@ -365,7 +365,7 @@ def destroy(
         click.echo(output.format_plan(the_plan, color=_color()))
         if not the_plan.has_changes:
             return
-        _confirm("", auto_approve, "destroy")
+        _confirm(auto_approve, "destroy")
         _execute(ws, state, the_plan, {}, parallelism, "destroy")
 
 

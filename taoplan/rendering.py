@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+from taoplan import ports
 from taoplan.apply import build_deployment
 from taoplan.errors import ConfigError
 from taoplan.platforms.base import Artifact, Placement
 from taoplan.state import State
 from taoplan.workspace import Workspace
-
-FIRST_PORT = 8080
 
 
 def render_all(ws: Workspace, state: State, names: tuple[str, ...]) -> Iterator[tuple[str, Artifact]]:
@@ -29,7 +28,7 @@ def render_all(ws: Workspace, state: State, names: tuple[str, ...]) -> Iterator[
         job_id = record.job_id if current and record else str(uuid.uuid4())
         port = want.spec.host_port or (record.host_port if current and record else None)
         if port is None:
-            port = next(p for p in range(FIRST_PORT, 65536) if p not in taken)
+            port = ports.first_free(taken, free=lambda _: True)  # offline: apply checks the host
             taken.add(port)
         deployment = build_deployment(ws, want, job_id, state.lineage)
         for artifact in ws.platform(want.platform, state.lineage).render(
