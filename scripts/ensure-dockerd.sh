@@ -71,11 +71,24 @@ if [[ -z "$init_path" ]]; then
     did+=("using $init_path as docker-init")
 fi
 
+# A process that was killed can linger as a zombie until PID 1 reaps it (slowly, on these VMs).
+live() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
+# dockerd trusts the pid file of the containerd it manages: a stale one (left by a killed daemon)
+# makes it wait for a containerd that is gone, and fail after a timeout. Remove it unless it is live.
+ctrd_pid_file=/var/run/docker/containerd/containerd.pid
+if [[ -s $ctrd_pid_file ]]; then
+    p=$(cat "$ctrd_pid_file" 2>/dev/null || true)
+    if ! live "$p" || ! grep -q containerd "/proc/$p/cmdline" 2>/dev/null; then
+        rm -f "$ctrd_pid_file"
+    fi
+fi
+
 # Is a dockerd already running but not answering yet (e.g. just started by someone)?
 running_pid=""
 if [[ -s /var/run/docker.pid ]]; then
     p=$(cat /var/run/docker.pid 2>/dev/null || true)
-    if [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null && grep -q dockerd "/proc/$p/cmdline" 2>/dev/null; then
+    if live "$p" && grep -q dockerd "/proc/$p/cmdline" 2>/dev/null; then
         running_pid=$p
     else
         rm -f /var/run/docker.pid   # stale
