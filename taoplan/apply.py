@@ -86,6 +86,10 @@ class Applier:
             mutate(self.state)
             self.ws.store.write(self.state)
 
+    def _put(self, record: ServiceRecord) -> None:
+        """Record ``record`` as its service's current workload."""
+        self._save(lambda s: s.services.__setitem__(record.name, record))
+
     def _save_record(self, record: ServiceRecord) -> None:
         """Persist ``record`` if state holds this job (not while a create-before-destroy keeps the old one)."""
 
@@ -259,7 +263,7 @@ class Applier:
             extra={"platform_config": want.platform_config},
         )
         if not cbd:
-            self._save(lambda s: s.services.__setitem__(want.name, record))
+            self._put(record)
         faults.point("after-record-creating")
 
         self.reporter.phase(change.service, "starting")
@@ -288,7 +292,7 @@ class Applier:
             await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
         faults.point("after-registry-add")
         if not cbd:
-            self._save(lambda s: s.services.__setitem__(want.name, record))
+            self._put(record)
 
         result = await self._wait(change.service, platform, record, want.spec.readiness.timeout)
         if not result.ok:
@@ -309,7 +313,7 @@ class Applier:
         record.readiness = "ready"
         record.extra = {**record.extra, "time_to_ready": round(result.elapsed, 3)}
         faults.point("before-record-ready")
-        self._save(lambda s: s.services.__setitem__(want.name, record))
+        self._put(record)
         self.journal.write(
             "outcome",
             service=change.service,
@@ -342,7 +346,7 @@ class Applier:
                     },
                 }
             )
-            self._save(lambda s: s.services.__setitem__(want.name, updated))
+            self._put(updated)
             record = updated
         if not change.await_ready:
             return Outcome(change.service, NOOP, True, "unchanged", record.job_id)
@@ -358,7 +362,7 @@ class Applier:
                 result,
             )
         ready = record.model_copy(update={"status": "ready", "readiness": "ready", "ready_at": now()})
-        self._save(lambda s: s.services.__setitem__(want.name, ready))
+        self._put(ready)
         self.reporter.done(change.service, True, f"ready at {record.host_url}")
         return Outcome(change.service, NOOP, True, "ready", record.job_id)
 
@@ -404,7 +408,7 @@ class Applier:
         status = "exited" if result is not None and result.exited else "failed"
         failed = record.model_copy(update={"status": status, "readiness": message})
         if not cbd:
-            self._save(lambda s: s.services.__setitem__(record.name, failed))
+            self._put(failed)
         kept = " (the old workload keeps serving)" if cbd else ""
         self.journal.write(
             "outcome",

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-
-from taoplan.apply import build_deployment
 from taoplan.desired import Desired
 from taoplan.plan import CREATE, REPLACE, Plan
-from taoplan.platforms.base import Placement
+from taoplan.rendering import render_services
 from taoplan.state import State
 from taoplan.workspace import Workspace
 
 
 def dry_run(ws: Workspace, plan: Plan, desired: dict[str, Desired], state: State) -> list[str]:
     """Problems found for the creates and replaces of ``plan``, one line each; nothing is changed."""
+    starting = {c.service for c in plan.changes if c.action in (CREATE, REPLACE)}
+    if not starting:
+        return []
     problems: list[str] = []
-    for change in plan.changes:
-        if change.action not in (CREATE, REPLACE):
-            continue
-        want = desired[change.service]
-        platform = ws.platform(want.platform, state.lineage)
-        deployment = build_deployment(ws, want, str(uuid.uuid4()), state.lineage)
-        placement = Placement(host_port=want.spec.host_port)
-        artifacts = platform.render(deployment, placement)
-        problems += platform.dry_run(deployment, placement, artifacts)
+    for r in render_services(ws, state, desired, starting):
+        problems += r.platform.dry_run(r.deployment, r.placement, r.artifacts)
     return problems

@@ -44,15 +44,5 @@ class ApplyFailed(TaoplanError):
     exit_code = 3
 
 
-class ReadinessFailed(TaoplanError):
-    """A service will not become ready (fatal reason, exited, or timeout)."""
-
-    exit_code = 3
-
-
 class RequestError(TaoplanError):
     """A request to a service could not be built, routed or answered."""
-
-
-class Interrupted(TaoplanError):
-    exit_code = 130

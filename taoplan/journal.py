@@ -37,14 +37,3 @@ class Journal:
             **fields,
         }
         fsutil.append_line(self.path, json.dumps(record, sort_keys=True))
-
-
-def read(state_dir: Path) -> list[dict[str, Any]]:
-    text = fsutil.read_text(state_dir / JOURNAL_FILE) or ""
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash
-    return out

@@ -48,8 +48,6 @@ def read_holder(state_dir: Path) -> dict[str, Any] | None:
         return None
     return holder if isinstance(holder, dict) else None
 
-    return True
-
 
 class StateLock:
     """``with StateLock(dir, timeout, command):`` holds the exclusive lock or raises LockHeldError (exit 5)."""

@@ -38,8 +38,6 @@ def bindable(port: int, *, reuse: bool = False) -> bool:
 def _reservations() -> Path:
     return Path(os.environ.get("TAOPLAN_PORT_RESERVATIONS") or f"/tmp/taoplan-ports-{os.getuid()}")
 
-    return True
-
 
 def reserve(port: int, scope: str = "local") -> bool:
     """Claim ``port`` in ``scope`` for this process until it exits; False if another live taoplan

@@ -42,6 +42,28 @@ def classify(status: int, body: Any, rules: ReadinessRefs) -> Verdict:
     return Verdict(WAIT, reason or f"HTTP {status}", message)
 
 
+CONNECTING = "connecting"
+
+
+def _verdict_of(response: Any, rules: ReadinessRefs) -> Verdict:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return classify(response.status_code, body, rules)
+
+
+def check(url: str, rules: ReadinessRefs, timeout: float = 2.0) -> Verdict:
+    """One readiness request (for status and platforms); a server that does not answer is CONNECTING."""
+    import httpx
+
+    try:
+        response = httpx.get(url.rstrip("/") + rules.path, timeout=timeout, trust_env=False)
+    except httpx.HTTPError as exc:
+        return Verdict(WAIT, CONNECTING, type(exc).__name__)
+    return _verdict_of(response, rules)
+
+
 @dataclass(frozen=True)
 class Result:
     ok: bool
@@ -79,14 +101,9 @@ async def wait_ready(
                 if target is None:
                     verdict = Verdict(WAIT, found.detail or "no endpoint yet")
                 else:
-                    response = await client.get(target.rstrip("/") + rules.path)
-                    try:
-                        body = response.json()
-                    except ValueError:
-                        body = None
-                    verdict = classify(response.status_code, body, rules)
+                    verdict = _verdict_of(await client.get(target.rstrip("/") + rules.path), rules)
             except httpx.TransportError as exc:
-                verdict = Verdict(WAIT, "connecting", type(exc).__name__)
+                verdict = Verdict(WAIT, CONNECTING, type(exc).__name__)
             if verdict.kind == READY:
                 return Result(True, READY, verdict.message, time.monotonic() - started)
             if verdict.kind == FATAL:

@@ -81,10 +81,6 @@ class Redactor:
         return data
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 def build_record(session: Session, prepared: Prepared, ex: Exchange) -> dict[str, Any]:
     """The log line for one request (pure)."""
     target = session.target

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from taoplan.platforms.base import Observation
-from taoplan.readiness import FATAL, READY, classify
+from taoplan.readiness import CONNECTING, FATAL, READY, check
 from taoplan.state import ServiceRecord, State
 from taoplan.workspace import Workspace, format_duration
 
@@ -24,18 +24,9 @@ COLUMNS = (
 )
 
 
-def _probe_readiness(ws: Workspace, record: ServiceRecord, url: str) -> tuple[str, str]:
-    import httpx
-
-    rules = ws.refs.request.readiness
-    try:
-        response = httpx.get(url.rstrip("/") + rules.path, timeout=2.0, trust_env=False)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        verdict = classify(response.status_code, body, rules)
-    except httpx.TransportError:
+def _probe_readiness(ws: Workspace, url: str) -> tuple[str, str]:
+    verdict = check(url, ws.refs.request.readiness)
+    if verdict.reason == CONNECTING:
         return "starting", "not answering"
     if verdict.kind == READY:
         return "ready", ""
@@ -63,7 +54,7 @@ def _row(
         if found.url is None:
             current, detail = "starting", found.detail
         else:
-            current, detail = _probe_readiness(ws, record, found.url)
+            current, detail = _probe_readiness(ws, found.url)
     expires_in = obs.expires_in if refresh and obs is not None else None
     return {
         "name": record.name,

@@ -95,12 +95,6 @@ def load(path: Path) -> Source:
     return Source(path=path, text=text, data=data)
 
 
-def load_text(text: str, display: str = "<string>") -> Source:
-    root = _compose(text, display)
-    data = None if root is None else _Builder(display).build(root)
-    return Source(path=Path(display), text=text, data=data)
-
-
 class _Loader:
     """ruamel's C parser and composer with a trivial resolver: we resolve plain scalars ourselves."""
 

@@ -49,13 +49,13 @@ if TYPE_CHECKING:
 
 # ------------------------------------------------------------------------------------------ names
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-PROJECT = "taoplan.io/project"
-SERVICE = "taoplan.io/service"
-JOB_ID = "taoplan.io/job-id"
-LINEAGE = "taoplan.io/lineage"
-SPEC_HASH = "taoplan.io/spec-hash"  # an annotation
-ARCH = "taoplan.io/network-arch"  # an annotation
+MANAGED_BY = labels.K8S_MANAGED_BY
+PROJECT = labels.K8S_PROJECT
+SERVICE = labels.K8S_SERVICE
+JOB_ID = labels.K8S_JOB_ID
+LINEAGE = labels.K8S_LINEAGE
+SPEC_HASH = labels.K8S_SPEC_HASH  # an annotation
+ARCH = labels.K8S_ARCH  # an annotation
 #: The core's labels (labels.py) under their Kubernetes names.
 LABEL_NAMES = {
     labels.PROJECT: PROJECT,
@@ -931,23 +931,14 @@ class Kubernetes:
 
     def _ready_gate(self, record: ServiceRecord, url: str) -> str:
         """Why ``url`` must not be handed out yet; "" when it may."""
-        import httpx
-
-        from taoplan.readiness import FATAL, classify
+        from taoplan.readiness import CONNECTING, FATAL, check
 
         pods = self._list(self._paths()["Pod"], selector_for(self.ctx.project, record.job_id))
         if any(pod_is_ready(p) for p in pods):
             return ""
-        rules = self.ctx.refs.request.readiness
-        try:
-            response = httpx.get(url.rstrip("/") + rules.path, timeout=2.0, trust_env=False)
-        except httpx.HTTPError:
+        verdict = check(url, self.ctx.refs.request.readiness)
+        if verdict.reason == CONNECTING:
             return "the pod is not Ready; the server does not answer yet"
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        verdict = classify(response.status_code, body, rules)
         if verdict.kind == FATAL:
             return ""  # let the core see it and stop
         return f"the pod is not Ready yet (the server says: {verdict.reason})"

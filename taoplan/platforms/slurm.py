@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 #: Services with a port flag listen on their own node port from here up. It is apart from the
 #: local ports (8080 up) so that they never meet when the cluster is this machine, as in the tests.
 NODE_FIRST_PORT = 18080
-#: The --comment key that carries the node port, next to the labels (see labels.py).
-NODE_PORT = "taoplan.node-port"
 SQUEUE_FORMAT = "%i|%j|%T|%r|%N|%L|%k"
 SACCT_FIELDS = "JobIDRaw,JobName,State,ExitCode,NodeList"
 LOOKUP_SECONDS = 5.0  # how long an ambiguous submission is looked for by name
@@ -417,7 +415,7 @@ class Slurm:
         """Node ports of every live taoplan job of this user (any project): a new job avoids them."""
         used = set()
         for job in self._squeue("-t", "pending,running,suspended,configuring,completing"):
-            port = (job.labels or {}).get(NODE_PORT, "")
+            port = (job.labels or {}).get(labels.NODE_PORT, "")
             if port.isdigit():
                 used.add(int(port))
         return used
@@ -432,7 +430,7 @@ class Slurm:
             d.spec, d.job_id, self.name, self.ctx.refs, port=node_port if takes_port else None
         )
         comment = {k: v for k, v in d.labels.items() if k not in (labels.JOB_ID, labels.TAO_JOB)} | {
-            NODE_PORT: str(node_port)
+            labels.NODE_PORT: str(node_port)
         }
         mounts = [self._expand(m, "container_mounts") for m in self.config.container_mounts]
         context = {
