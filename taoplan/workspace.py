@@ -189,14 +189,9 @@ class Workspace:
             value = getattr(record, key)
             if value is not None:
                 entry[key] = value
-        for key, value in record.extra.items():
-            if key in ("slurm_node",):
-                entry[key] = value
+        if "slurm_node" in record.extra:  # the skill's registry field for Slurm
+            entry["slurm_node"] = record.extra["slurm_node"]
         return entry
-
-    def describe(self) -> dict[str, Any]:
-        return {"file": str(self.file), "project": self.project, "state_dir": str(self.store.dir)}
-
 
 def format_duration(seconds: float) -> str:
     """3h05m, 42m, 30s."""
