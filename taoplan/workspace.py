@@ -193,6 +193,7 @@ class Workspace:
             entry["slurm_node"] = record.extra["slurm_node"]
         return entry
 
+
 def format_duration(seconds: float) -> str:
     """3h05m, 42m, 30s."""
     seconds = max(0, int(seconds))
