@@ -45,8 +45,11 @@ def read_text(path: Path) -> str | None:
         return fh.read()
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write to a temp file beside ``path``, fsync, rename over it, fsync the directory."""
+def atomic_write(path: Path, text: str, mode: int = 0o600, *, sync: bool = True) -> None:
+    """Write to a temp file beside ``path``, fsync, rename over it, fsync the directory.
+
+    ``sync=False`` for scratch files that need atomicity but not durability across a power cut.
+    """
     refuse_symlink(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -56,12 +59,15 @@ def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if not sync:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

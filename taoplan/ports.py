@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import os
 import socket
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from taoplan import fsutil, procs
@@ -42,29 +43,35 @@ def _reservations() -> Path:
 def reserve(port: int, scope: str = "local") -> bool:
     """Claim ``port`` in ``scope`` for this process until it exits; False if another live taoplan
     process holds it. Two applies allocating at once (two projects, one Docker host) then never
-    pick the same port in the moment between choosing it and the container publishing it."""
+    pick the same port in the moment between choosing it and the container publishing it.
+
+    Every look-and-claim happens under one flock on the reservations folder, so a claim is never
+    seen half-written and a dead holder's claim is taken over by exactly one process.
+    """
     directory = fsutil.ensure_private_dir(_reservations())
     path = directory / f"{scope.replace('/', '_')}-{port}"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            try:
-                holder = int((fsutil.read_text(path) or "0").strip() or 0)
-            except ValueError:
-                holder = 0
-            if holder == os.getpid():
-                return True
-            if holder and procs.alive(holder):
-                return False
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()  # left by a process that is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        _held.add(path)
+    if path in _held:
         return True
-    return False
+    with _folder_lock(directory):
+        try:
+            holder = int((fsutil.read_text(path) or "0").strip() or 0)
+        except ValueError:
+            holder = 0
+        if holder and holder != os.getpid() and procs.alive(holder):
+            return False
+        fsutil.atomic_write(path, str(os.getpid()), sync=False)
+    _held.add(path)
+    return True
+
+
+@contextlib.contextmanager
+def _folder_lock(directory: Path) -> Iterator[None]:
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def claim(port: int) -> bool:
