@@ -10,7 +10,7 @@ bash scripts/build-test-image.sh
 bash scripts/slurm-lab.sh up
 bash scripts/k8s-lab.sh up
 bash scripts/k8s-lab.sh node-up
-echo "== ruff"; ruff check taoplan tests bench && ruff format --check taoplan tests bench
+echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
 echo "== pytest"
 python3 -m pytest -q -p no:cacheprovider tests "$@"

@@ -13,6 +13,7 @@ payload is the JSON echo (see echo.py), and a copy is written to --output-dir.
 
 import argparse
 import base64
+import contextlib
 import datetime
 import json
 import os
@@ -49,8 +50,10 @@ class FakeCosmosPredictServer(BaseInferenceMicroserviceServer):
     """Real BaseInferenceMicroserviceServer; only the (video diffusion) model is fake."""
 
     def get_supported_file_extensions(self):
-        return ([".jpg", ".jpeg", ".png", ".bmp", ".tiff", ".webp", ".gif"],
-                [".mp4", ".mkv", ".webm", ".avi", ".mov"])
+        return (
+            [".jpg", ".jpeg", ".png", ".bmp", ".tiff", ".webp", ".gif"],
+            [".mp4", ".mkv", ".webm", ".avi", ".mov"],
+        )
 
     def load_model_into_memory(self, **kwargs) -> bool:
         knobs.simulate_load("cosmos-predict2.5")
@@ -102,8 +105,9 @@ def _bool_flag(parser, name):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="cosmos_predict",
-                                     description="Cosmos-Predict2.5 (taoplan test image: fake model)")
+    parser = argparse.ArgumentParser(
+        prog="cosmos_predict", description="Cosmos-Predict2.5 (taoplan test image: fake model)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     ims = commands.add_parser("inference_microservice", help="Run the inference microservice")
     actions = ims.add_subparsers(dest="action", required=True)
@@ -115,8 +119,9 @@ def build_parser():
     start.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
     start.add_argument("--port", type=int, default=8080)
     start.add_argument("--idle-timeout-minutes", type=float, default=30.0)
-    start.add_argument("--context-parallel-size", type=int,
-                       default=int(os.environ.get("WORLD_SIZE", "1") or 1))
+    start.add_argument(
+        "--context-parallel-size", type=int, default=int(os.environ.get("WORLD_SIZE", "1") or 1)
+    )
     _bool_flag(start, "--disable-guardrails")
     _bool_flag(start, "--offload-guardrail-models")
     _bool_flag(start, "--offload-diffusion-model")
@@ -138,10 +143,8 @@ def _stop(pid_file: str) -> int:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         print(f"cosmos_predict: process {pid} is not running", file=sys.stderr)
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(pid_file)
-    except OSError:
-        pass
     return 0
 
 
@@ -175,10 +178,15 @@ def main(argv=None):
         "port": args.port,
         "model_path": args.checkpoint_path or args.model,
     }
-    specs = {"checkpoint_path": args.checkpoint_path, "model_key": args.model,
-             "model_path": args.checkpoint_path or args.model, "output_dir": args.output_dir}
+    specs = {
+        "checkpoint_path": args.checkpoint_path,
+        "model_key": args.model,
+        "model_path": args.checkpoint_path or args.model,
+        "output_dir": args.output_dir,
+    }
     server = FakeCosmosPredictServer.create_from_tao_job(
-        job_data={"job_id": job_id, "specs": specs}, docker_env_vars={}, port=args.port)
+        job_data={"job_id": job_id, "specs": specs}, docker_env_vars={}, port=args.port
+    )
     server.idle_timeout_minutes = args.idle_timeout_minutes
     server.start_server_immediate()
     return 0

@@ -57,20 +57,27 @@ class FakeCosmosRLServer(BaseInferenceMicroserviceServer):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="cosmos-rl-inference-microservice",
-        description="Cosmos-RL Inference Microservice Server (taoplan test image: fake model)")
+        description="Cosmos-RL Inference Microservice Server (taoplan test image: fake model)",
+    )
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--job", type=parse_job_arg)
     parser.add_argument("--docker_env_vars", type=parse_job_arg)
-    parser.add_argument("--idle_timeout_minutes", type=int, default=30,
-                        help="Minutes of inactivity before auto-deletion (default: 30)")
-    parser.add_argument("--disable_auto_deletion", action="store_true",
-                        help="Disable automatic deletion on idle timeout")
+    parser.add_argument(
+        "--idle_timeout_minutes",
+        type=int,
+        default=30,
+        help="Minutes of inactivity before auto-deletion (default: 30)",
+    )
+    parser.add_argument(
+        "--disable_auto_deletion", action="store_true", help="Disable automatic deletion on idle timeout"
+    )
     args = parser.parse_args(argv)
     logger.info("Job data: %s", args.job)
     logger.info("Docker env vars: %s", args.docker_env_vars)
 
     server = FakeCosmosRLServer.create_from_tao_job(
-        job_data=args.job, docker_env_vars=args.docker_env_vars, port=args.port)
+        job_data=args.job, docker_env_vars=args.docker_env_vars, port=args.port
+    )
     server.idle_timeout_minutes = args.idle_timeout_minutes
     server.auto_deletion_enabled = not args.disable_auto_deletion
     server.start_server_immediate()

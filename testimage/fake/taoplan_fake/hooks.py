@@ -121,9 +121,12 @@ def patch_base_class(cls) -> None:
 
         def update_progress(self, stage, message, remaining_steps=None, details=None):
             result = original_update(self, stage, message, remaining_steps, details)
-            if (stage == "initializing" and isinstance(details, dict)
-                    and details.get("phase") == "starting"
-                    and not getattr(self, "_taoplan_fake_init_done", False)):
+            if (
+                stage == "initializing"
+                and isinstance(details, dict)
+                and details.get("phase") == "starting"
+                and not getattr(self, "_taoplan_fake_init_done", False)
+            ):
                 self._taoplan_fake_init_done = True
                 knobs.simulate_init()  # may raise: handled by the real _initialize_background
             return result

@@ -7,9 +7,8 @@ pipeline whose call produces one 8x8 image.
 
 import types as _types
 
-from PIL import Image as _Image
-
 import transformers as _transformers
+from PIL import Image as _Image
 from taoplan_fake import knobs as _knobs
 
 __version__ = "0.0.0+taoplan.fake"

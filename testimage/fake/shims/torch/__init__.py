@@ -46,6 +46,7 @@ class no_grad:
         def wrapper(*args, **kwargs):
             with no_grad():
                 return func(*args, **kwargs)
+
         return wrapper
 
 

@@ -23,7 +23,6 @@ import os as _os
 import re as _re
 
 import torch as _torch
-
 from taoplan_fake import echo as _echo
 from taoplan_fake import knobs as _knobs
 
@@ -33,7 +32,8 @@ TAOPLAN_FAKE = True
 _REPO_ID = _re.compile(r"^(\b[\w\-.]+\b/)?\b[\w\-.]+\b$")
 _VLM_NAME = _re.compile(
     r"(?i)(?:^|[-_/.])vl(?:[-_/.]|$)|vlm|vision|llava|reason|omni|pixtral|blip|idefics|paligemma|"
-    r"florence|molmo|internvl|minicpm-v|cogvlm")
+    r"florence|molmo|internvl|minicpm-v|cogvlm"
+)
 
 PAD_ID, BOS_ID, EOS_ID, _OFFSET = 0, 1, 2, 3
 
@@ -43,18 +43,29 @@ def _resolve(name, what="config.json"):
     if isinstance(name, _os.PathLike):
         name = _os.fspath(name)
     if not isinstance(name, str) or not name:
-        raise OSError(f"Incorrect path_or_model_id: '{name}'. Please provide either the path to a "
-                      "local folder or the repo_id of a model on the Hub.")
+        raise OSError(
+            f"Incorrect path_or_model_id: '{name}'. Please provide either the path to a "
+            "local folder or the repo_id of a model on the Hub."
+        )
     if _os.path.isdir(name):
         if what and not _os.path.isfile(_os.path.join(name, what)):
-            raise OSError(f"{name} does not appear to have a file named {what}. Checkout "
-                          f"'https://huggingface.co/{name}/tree/None' for available files.")
+            raise OSError(
+                f"{name} does not appear to have a file named {what}. Checkout "
+                f"'https://huggingface.co/{name}/tree/None' for available files."
+            )
         return "local", name
-    valid = (_REPO_ID.match(name) and "--" not in name and ".." not in name
-             and not name.endswith(".git") and len(name) <= 96)
+    valid = (
+        _REPO_ID.match(name)
+        and "--" not in name
+        and ".." not in name
+        and not name.endswith(".git")
+        and len(name) <= 96
+    )
     if not valid:
-        raise OSError(f"Incorrect path_or_model_id: '{name}'. Please provide either the path to a "
-                      "local folder or the repo_id of a model on the Hub.")
+        raise OSError(
+            f"Incorrect path_or_model_id: '{name}'. Please provide either the path to a "
+            "local folder or the repo_id of a model on the Hub."
+        )
     return "hub", name
 
 
@@ -92,8 +103,11 @@ class AutoConfig:
             with open(_os.path.join(ref, "config.json"), encoding="utf-8") as handle:
                 data = _json.load(handle)
         elif _VLM_NAME.search(ref):
-            data = {"architectures": ["TaoplanFakeForConditionalGeneration"], "model_type": "taoplan_fake_vlm",
-                    "vision_config": {"taoplan_fake": True}}
+            data = {
+                "architectures": ["TaoplanFakeForConditionalGeneration"],
+                "model_type": "taoplan_fake_vlm",
+                "vision_config": {"taoplan_fake": True},
+            }
         else:
             data = {"architectures": ["TaoplanFakeForCausalLM"], "model_type": "taoplan_fake_llm"}
         data["_name_or_path"] = ref
@@ -243,7 +257,8 @@ class _FakeModel:
         kwargs = caller.get("kwargs") or {}
         _knobs.simulate_inference()
         reply = _echo.build(
-            self.name_or_path, kwargs,
+            self.name_or_path,
+            kwargs,
             model_type=getattr(server, "model_type", None),
             loader=self.kind,
             load_kwargs=self.load_kwargs,

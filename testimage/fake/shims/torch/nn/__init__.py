@@ -1,2 +1,3 @@
 """Stand-in for ``torch.nn`` (taoplan test image only)."""
+
 from . import functional  # noqa: F401
