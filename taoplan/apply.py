@@ -115,6 +115,8 @@ class Applier:
     # ----------------------------------------------------------------------------- entry point
 
     def run(self, plan: Plan, desired: dict[str, Desired]) -> list[Outcome]:
+        for name in sorted({c.platform for c in plan.changes}):
+            self.platform(name).warm(writing=True)
         executor = ThreadPoolExecutor(max_workers=self.parallelism + 4, thread_name_prefix="taoplan")
 
         async def main() -> list[Outcome]:

@@ -136,8 +136,9 @@ class Platform(Protocol):
         """How this platform will run a service, shown in the plan of a create or replace. Pure."""
         ...
 
-    def warm(self) -> None:
-        """Import client libraries now, in the main thread, before platforms are used concurrently."""
+    def warm(self, writing: bool = False) -> None:
+        """Import the client libraries that observing (or, ``writing``, changing) needs now, in the
+        main thread, before platforms are used concurrently."""
         ...
 
     def dry_run(

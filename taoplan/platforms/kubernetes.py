@@ -395,7 +395,7 @@ class Kubernetes:
         where = self.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         return where + (f" (context {self.config.context})" if self.config.context else "")
 
-    def warm(self) -> None:
+    def warm(self, writing: bool = False) -> None:
         import kubernetes.client  # noqa: F401 - imports are not safe to race from threads
 
     @property

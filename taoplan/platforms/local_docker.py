@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taoplan import labels, ports
 from taoplan.errors import PlatformError
+from taoplan.platforms import docker_socket
 from taoplan.platforms.base import (
     Artifact,
     Check,
@@ -297,12 +298,9 @@ class LocalDocker:
     # ----------------------------------------------------------------------------- observe
 
     def observe(self) -> dict[str, Observation]:
-        containers = self.client.containers.list(
-            all=True, sparse=True, filters={"label": f"{labels.PROJECT}={self.ctx.project}"}
-        )
         out = {}
-        for c in containers:
-            obs = _observation(c.attrs)
+        for attrs in self._list_containers(all=True, label_filters=[f"{labels.PROJECT}={self.ctx.project}"]):
+            obs = _observation(attrs)
             if obs is not None:
                 out[obs.job_id] = obs
         return out
@@ -324,16 +322,31 @@ class LocalDocker:
             job_id=job_id,
         )
 
+    def _list_containers(self, *, all: bool, label_filters: list[str]) -> list[dict[str, Any]]:
+        """Container summaries; over the local socket directly when there is one (no SDK import)."""
+        path = docker_socket.socket_path(self.base_url)
+        if path is None:
+            listed = self.client.containers.list(all=all, sparse=True, filters={"label": label_filters})
+            return [c.attrs for c in listed]
+        try:
+            return docker_socket.list_containers(path, all=all, labels=label_filters)
+        except (OSError, RuntimeError, ValueError) as exc:
+            where = self.base_url or f"unix://{docker_socket.DEFAULT_SOCKET}"
+            raise PlatformError(
+                f"local-docker: cannot reach the Docker daemon at {where}: {_short(exc)}"
+            ) from None
+
     def _published_ports(self) -> set[int]:
         ports: set[int] = set()
-        for c in self.client.containers.list(sparse=True):
-            for p in c.attrs.get("Ports") or []:
+        for attrs in self._list_containers(all=False, label_filters=[]):
+            for p in attrs.get("Ports") or []:
                 if p.get("PublicPort"):
                     ports.add(int(p["PublicPort"]))
         return ports
 
-    def warm(self) -> None:
-        import docker  # noqa: F401 - imports are not safe to race from threads
+    def warm(self, writing: bool = False) -> None:
+        if writing or docker_socket.socket_path(self.base_url) is None:
+            import docker  # noqa: F401 - imports are not safe to race from threads
 
     def dry_run(
         self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]

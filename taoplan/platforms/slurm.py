@@ -365,7 +365,7 @@ class Slurm:
     def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
         return False, f"a Slurm job's GPUs ({num_gpus}) are not requested twice"
 
-    def warm(self) -> None:
+    def warm(self, writing: bool = False) -> None:
         """Nothing to import: the cluster is reached with the ssh binary."""
 
     def dry_run(
