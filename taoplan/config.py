@@ -48,9 +48,9 @@ class ServiceSpec(_Strict):
     platform: str = "local-docker"
     image: str | None = None
     host_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
-    env: dict[str, str] = {}
-    secrets: list[str] = []
-    readiness: Readiness = Readiness()
+    env: dict[str, str] = Field(default_factory=dict)  # factories: no deepcopy of a default per service
+    secrets: list[str] = Field(default_factory=list)
+    readiness: Readiness = Field(default_factory=Readiness)
     protect: StrictBool = False
 
     @field_validator("network_arch")
@@ -79,16 +79,17 @@ class ServiceSpec(_Strict):
         refs: References = info.context["refs"]
         rules = refs.service.model_path
         lowered = value.lower()
-        for prefix in rules.rejected_prefixes:
-            if lowered.startswith(prefix):
-                hint = " (use hf_model://org/model)" if prefix == "hf://" else ""
-                raise ValueError(
-                    f"{prefix} model paths are not supported{hint}; use hf_model://org/model or an absolute path"
-                )
-        if any(p in value for p in rules.placeholders):
+        if lowered.startswith(rules.rejected_prefixes):
+            prefix = next(p for p in rules.rejected_prefixes if lowered.startswith(p))
+            hint = " (use hf_model://org/model)" if prefix == "hf://" else ""
             raise ValueError(
-                f"{value!r} looks like a placeholder; give a real hf_model://org/model or absolute path"
+                f"{prefix} model paths are not supported{hint}; use hf_model://org/model or an absolute path"
             )
+        for placeholder in rules.placeholders:
+            if placeholder in value:
+                raise ValueError(
+                    f"{value!r} looks like a placeholder; give a real hf_model://org/model or absolute path"
+                )
         if value.startswith("hf_model://"):
             repo = value[len("hf_model://") :]
             if not re.fullmatch(r"[^/\s]+/[^/\s]+", repo):
@@ -131,7 +132,7 @@ class ServiceSpec(_Strict):
                 raise ValueError(
                     f"{name} is a secret: list its name under secrets: and set it in the environment"
                 )
-            if name in rules.forbidden or name.startswith(tuple(rules.forbidden_prefixes)):
+            if name in rules.forbidden or name.startswith(rules.forbidden_prefixes):
                 raise ValueError(f"{name} is forbidden for TAO inference services")
             if name in rules.reserved:
                 raise ValueError(f"{name} is set by taoplan itself")
@@ -281,12 +282,15 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
         )
 
     defaults = top.defaults
+    fields = ServiceSpec.model_fields
     for key in defaults:
-        if key not in ServiceSpec.model_fields:
+        if key not in fields:
             errors.add(
                 ("defaults", key),
-                _message({"type": "extra_forbidden", "loc": (key,), "msg": ""}, ServiceSpec.model_fields),
+                _message({"type": "extra_forbidden", "loc": (key,), "msg": ""}, fields),
             )
+    known_defaults = {k: v for k, v in defaults.items() if k in fields}
+    default_env = defaults.get("env")
 
     if not top.services:
         errors.add(("services",), "no services declared")
@@ -303,17 +307,16 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
         if raw is None:
             errors.add(base, "empty service: it needs at least network_arch and model_path")
             continue
-        merged = {k: v for k, v in defaults.items() if k in ServiceSpec.model_fields}
-        merged.update(raw)
-        if isinstance(defaults.get("env"), dict) and isinstance(raw.get("env"), dict):
-            merged["env"] = {**defaults["env"], **raw["env"]}
+        merged = {**known_defaults, **raw}
+        if isinstance(default_env, dict) and isinstance(raw.get("env"), dict):
+            merged["env"] = {**default_env, **raw["env"]}
         try:
             spec = ServiceSpec.model_validate(merged, context={"refs": refs})
         except ValidationError as exc:
             for err in exc.errors():
                 loc = tuple(err["loc"])
                 at = _origin(raw, defaults, base, loc)
-                errors.add(base + loc, _message(err, ServiceSpec.model_fields), at=at)
+                errors.add(base + loc, _message(err, fields), at=at)
             continue
         for field_name, message in spec.check_arch_fields(refs):
             errors.add(base + (field_name,), message, at=_origin(raw, defaults, base, (field_name,)))

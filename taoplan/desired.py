@@ -39,6 +39,7 @@ def build_desired(config: ServicesConfig, refs: References, environ: Mapping[str
 def _build(config: ServicesConfig, refs: References, environ: Mapping[str, str]) -> dict[str, Desired]:
     out: dict[str, Desired] = {}
     platform_dicts = {name: cfg.model_dump(mode="json") for name, cfg in config.platforms.items()}
+    platform_texts = {name: hashing.canonical(d) for name, d in platform_dicts.items()}
     images: dict[tuple[str, str | None], ResolvedImage] = {}  # resolve once per (arch, image)
     for name, spec in config.services.items():
         key = (spec.network_arch, spec.image)
@@ -51,7 +52,7 @@ def _build(config: ServicesConfig, refs: References, environ: Mapping[str, str])
             name=name,
             spec=spec,
             spec_dict=spec_dict,
-            spec_hash=hashing.spec_hash(spec_dict, resolved.image, platform_config),
+            spec_hash=hashing.spec_hash(spec_dict, resolved.image, platform_texts[spec.platform]),
             image=resolved.image,
             image_rule=resolved.rule,
             platform_config=platform_config,

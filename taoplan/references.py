@@ -33,14 +33,14 @@ class ArchCommand(_Strict):
 
 class EnvRules(_Strict):
     forbidden: list[str]
-    forbidden_prefixes: list[str]
+    forbidden_prefixes: tuple[str, ...]
     reserved: list[str]
     allowed_docker_env_var_names: list[str]
 
 
 class ModelPathRules(_Strict):
     protocols: list[str]
-    rejected_prefixes: list[str]
+    rejected_prefixes: tuple[str, ...]
     placeholders: list[str]
 
 

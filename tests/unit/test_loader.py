@@ -120,7 +120,9 @@ def test_aliases_share_the_anchored_value_and_an_alias_bomb_is_refused(tmp_path:
 
 def test_deep_nesting_is_a_located_error_not_a_crash(tmp_path: Path) -> None:
     nested = "[" * 50000 + "]" * 50000
-    errors = errors_of(tmp_path, f"version: 1\nservices:\n  a:\n    network_arch: cosmos-rl\n    env: {nested}\n")
+    errors = errors_of(
+        tmp_path, f"version: 1\nservices:\n  a:\n    network_arch: cosmos-rl\n    env: {nested}\n"
+    )
     assert errors[-1].endswith(":5:5: services.a.env: Input should be a valid dictionary"), errors
 
 

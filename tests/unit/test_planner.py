@@ -9,7 +9,7 @@ import pytest
 from taoplan.config import ServiceSpec
 from taoplan.desired import Desired
 from taoplan.errors import ConfigError
-from taoplan.hashing import spec_hash
+from taoplan.hashing import canonical, spec_hash
 from taoplan.plan import CREATE, DELETE, NOOP, REPLACE, Plan, make_plan
 from taoplan.platforms.base import Observation
 from taoplan.references import load_references
@@ -25,7 +25,32 @@ def want(name: str, **fields: Any) -> Desired:
     spec_dict = spec.model_dump(mode="json")
     image = "nvcr.io/x/y:1"
     return Desired(
-        name, spec, spec_dict, spec_hash(spec_dict, image, PLATFORM), image, "service.image", PLATFORM
+        name,
+        spec,
+        spec_dict,
+        spec_hash(spec_dict, image, canonical(PLATFORM)),
+        image,
+        "service.image",
+        PLATFORM,
+    )
+
+
+def test_the_spec_hash_of_a_given_spec_never_changes() -> None:
+    """State written by an older taoplan records these hashes: a new formula would replace everything."""
+    spec = {
+        "network_arch": "cosmos-rl",
+        "model_path": "hf_model://nvidia/Cosmos-Reason2-8B",
+        "num_gpus": 1,
+        "env": {"Ä": 'ü "q"'},
+        "secrets": ["HF_TOKEN"],
+        "protect": True,
+        "readiness": {"timeout": 900},
+    }
+    platform = canonical({"shm_size": "8g", "gpus": "none"})
+    assert spec_hash(spec, "nvcr.io/x/y:1", platform) == "ff169bf93cd298ad"
+    assert (
+        spec_hash({**spec, "protect": False, "readiness": {}}, "nvcr.io/x/y:1", platform)
+        == "ff169bf93cd298ad"
     )
 
 
