@@ -168,79 +168,80 @@ class _EventBuilder:
 
         scalar_event, alias_event = events.ScalarEvent, events.AliasEvent
         map_start, seq_start = events.MappingStartEvent, events.SequenceStartEvent
-        collection_end = (events.MappingEndEvent, events.SequenceEndEvent)
+        map_end, seq_end = events.MappingEndEvent, events.SequenceEndEvent
         get = CParser(self.text).get_event
         get()  # StreamStart
         if not isinstance(get(), events.DocumentStartEvent):
             return None  # an empty stream
         anchors: dict[str, tuple[Any, int]] = {}
-        # one frame per open collection: [container, key or _NO_KEY, anchor, node count at its start]
-        stack: list[list[Any]] = []
+        # the open collections, innermost last; for a mapping, the key waiting for its value
+        stack: list[list[Any] | dict[Any, Any]] = []
+        keys: list[Any] = []
+        starts: list[tuple[str | None, int]] = []  # each open collection's anchor and node count
         count = 0
         while True:
             event = get()
             kind = type(event)
-            awaiting_key = bool(stack) and stack[-1][1] is _NO_KEY and type(stack[-1][0]) is dict
             if kind is scalar_event:
                 count += 1
                 tag = event.tag
-                if tag in (None, "!"):
-                    plain = event.implicit[0]
-                    if plain and awaiting_key and event.value == "<<":
-                        raise ConfigError(
-                            f"{self._at(event)}: merge keys (<<) are not supported; use defaults:"
-                        )
-                    value = _plain(event.value) if plain else event.value
+                if tag is None or tag == "!":
+                    if event.implicit[0]:
+                        value = _plain(event.value)
+                        if value == "<<" and keys and keys[-1] is _NO_KEY:
+                            raise ConfigError(
+                                f"{self._at(event)}: merge keys (<<) are not supported; use defaults:"
+                            )
+                    else:
+                        value = event.value
                 elif tag in _SCALAR_TAGS:
                     value = _plain(event.value) if event.value else None
                 else:  # !!str, and explicit tags such as !!binary or !custom: the schema decides
                     value = event.value
                 if event.anchor is not None:
                     anchors[event.anchor] = (value, 1)
+            elif kind is map_start or kind is seq_start:
+                if keys and keys[-1] is _NO_KEY:
+                    raise ConfigError(f"{self._at(event)}: mapping keys must be plain scalars")
+                if event.tag not in (_MAP_TAGS if kind is map_start else _SEQ_TAGS):
+                    raise ConfigError(f"{self._at(event)}: unsupported YAML node with tag {event.tag}")
+                stack.append({} if kind is map_start else [])
+                keys.append(_NO_KEY if kind is map_start else None)
+                starts.append((event.anchor, count))
+                count += 1
+                continue
             elif kind is alias_event:
                 if event.anchor not in anchors:
                     raise ConfigError(f"{self._at(event)}: YAML syntax error: found undefined alias")
                 value, size = anchors[event.anchor]
                 count += size
-            elif kind is map_start or kind is seq_start:
-                if awaiting_key:
-                    raise ConfigError(f"{self._at(event)}: mapping keys must be plain scalars")
-                if event.tag not in (_MAP_TAGS if kind is map_start else _SEQ_TAGS):
-                    raise ConfigError(f"{self._at(event)}: unsupported YAML node with tag {event.tag}")
-                stack.append([{} if kind is map_start else [], _NO_KEY, event.anchor, count])
-                count += 1
-                self._check_size(count, event)
-                continue
-            elif isinstance(event, collection_end):
-                container, _, anchor, started = stack.pop()
-                value = container
+            elif kind is map_end or kind is seq_end:
+                value = stack.pop()
+                keys.pop()
+                anchor, started = starts.pop()
                 if anchor is not None:
                     anchors[anchor] = (value, count - started)
             else:  # pragma: no cover - the parser emits nothing else inside a document
                 raise ConfigError(f"{self._at(event)}: unexpected YAML event {kind.__name__}")
-            self._check_size(count, event)
+            if count > MAX_NODES:
+                raise ConfigError(
+                    f"{self._at(event)}: document expands to more than {MAX_NODES} nodes (alias bomb?)"
+                )
             if not stack:
                 self._expect_end(get)
                 return value
-            frame = stack[-1]
-            container = frame[0]
+            container = stack[-1]
             if type(container) is list:
                 container.append(value)
-            elif frame[1] is _NO_KEY:
+            elif (key := keys[-1]) is _NO_KEY:
                 if not isinstance(value, (str, int, float, bool)) and value is not None:
                     raise ConfigError(f"{self._at(event)}: mapping keys must be plain scalars")
                 if value in container:
                     raise ConfigError(f"{self._at(event)}: duplicate key {value!r}")
-                frame[1] = value
+                keys[-1] = value
             else:
-                container[frame[1]] = value
-                frame[1] = _NO_KEY
-
-    def _check_size(self, count: int, event: Any) -> None:
-        if count > MAX_NODES:
-            raise ConfigError(
-                f"{self._at(event)}: document expands to more than {MAX_NODES} nodes (alias bomb?)"
-            )
+                container[key] = value
+                keys[-1] = _NO_KEY
 
     def _expect_end(self, get: Any) -> None:
         """One document only, as get_single_node would insist."""
