@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from taoplan import httpclients
 from taoplan.platforms.base import Endpoint, Observation
 from taoplan.references import ReadinessRefs
 
@@ -58,7 +59,8 @@ def check(url: str, rules: ReadinessRefs, timeout: float = 2.0) -> Verdict:
     import httpx
 
     try:
-        response = httpx.get(url.rstrip("/") + rules.path, timeout=timeout, trust_env=False)
+        with httpclients.client(timeout=timeout) as http:
+            response = http.get(url.rstrip("/") + rules.path)
     except httpx.HTTPError as exc:
         return Verdict(WAIT, CONNECTING, type(exc).__name__)
     return _verdict_of(response, rules)
@@ -92,7 +94,7 @@ async def wait_ready(
     step = rules.poll_interval_seconds if interval is None else interval
     started = time.monotonic()
     last = ""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
+    async with httpclients.async_client(timeout=httpx.Timeout(2.0)) as client:
         while True:
             elapsed = time.monotonic() - started
             found = Endpoint(url) if isinstance(url, str) else await url()
@@ -108,14 +110,20 @@ async def wait_ready(
                 return Result(True, READY, verdict.message, time.monotonic() - started)
             if verdict.kind == FATAL:
                 return Result(False, verdict.reason, verdict.message, elapsed)
-            obs = await probe()
-            if obs.status == "failed":
-                return Result(False, "failed", obs.detail, elapsed)
-            if obs.status in ("exited", "missing"):
-                code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
-                what = "exited" if obs.status == "exited" else "disappeared"
-                return Result(False, obs.status, f"workload {what}{code}", elapsed, exited=True)
-            phase = verdict.reason if obs.status != "pending" else f"pending: {obs.detail}"
+            phase = verdict.reason
+            if target is None or verdict.reason == CONNECTING:
+                # Only a server that does not answer can have a dead workload behind it. Asking the
+                # platform on every poll of an answering one (ten inspects at once) takes CPU from
+                # the servers that are loading.
+                obs = await probe()
+                if obs.status == "failed":
+                    return Result(False, "failed", obs.detail, elapsed)
+                if obs.status in ("exited", "missing"):
+                    code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
+                    what = "exited" if obs.status == "exited" else "disappeared"
+                    return Result(False, obs.status, f"workload {what}{code}", elapsed, exited=True)
+                if obs.status == "pending":
+                    phase = f"pending: {obs.detail}"
             if phase != last:
                 on_phase(phase)
                 last = phase

@@ -118,7 +118,10 @@ class LocalDocker:
         self.ctx = ctx
         self._client: Any = None
         self._client_lock = threading.Lock()
-        self._network_lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+        self._image_locks: dict[str, threading.Lock] = {}
+        self._networks_seen: set[str] = set()  # known to be there in this run
+        self._images_seen: set[str] = set()
 
     # ----------------------------------------------------------------------------- connection
 
@@ -249,20 +252,35 @@ class LocalDocker:
         )
 
     def _ensure_network(self, name: str) -> None:
+        """Create the network if missing; asked once per run, not once per container."""
         from docker.errors import APIError
 
-        with self._network_lock:
-            if self.client.networks.list(names=[name]):
+        with self._setup_lock:
+            if name in self._networks_seen:
                 return
-            try:
-                self.client.networks.create(name, driver="bridge", labels={labels.PROJECT: self.ctx.project})
-            except APIError as exc:
-                if "already exists" not in str(exc):
-                    raise PlatformError(
-                        f"local-docker: cannot create network {name}: {_short(exc)}"
-                    ) from None
+            if not self.client.networks.list(names=[name]):
+                try:
+                    self.client.networks.create(
+                        name, driver="bridge", labels={labels.PROJECT: self.ctx.project}
+                    )
+                except APIError as exc:
+                    if "already exists" not in str(exc):
+                        raise PlatformError(
+                            f"local-docker: cannot create network {name}: {_short(exc)}"
+                        ) from None
+            self._networks_seen.add(name)
 
     def _ensure_image(self, image: str) -> None:
+        """Make ``image`` present per the pull policy; once per image and run, whatever the number
+        of containers starting from it at once."""
+        with self._setup_lock:
+            lock = self._image_locks.setdefault(image, threading.Lock())
+        with lock:
+            if image not in self._images_seen:
+                self._fetch_image(image)
+                self._images_seen.add(image)
+
+    def _fetch_image(self, image: str) -> None:
         from docker.errors import DockerException, ImageNotFound
 
         policy = self.config.pull

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from taoplan import httpclients
 from taoplan.request.reply import RETRY, Answer, classify
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def send(post: Post) -> Exchange:
     """POST the chat request; retry a not-ready service (202/503, or refused connections) for ``wait`` s."""
     import httpx
 
-    with httpx.Client(timeout=_timeout(post.timeout), trust_env=False) as http:
+    with httpclients.client(timeout=_timeout(post.timeout)) as http:
         tries = _Attempts(post)
         while True:
             tries.start()
@@ -152,7 +153,7 @@ async def asend(post: Post) -> Exchange:
 
     import httpx
 
-    async with httpx.AsyncClient(timeout=_timeout(post.timeout), trust_env=False) as http:
+    async with httpclients.async_client(timeout=_timeout(post.timeout)) as http:
         tries = _Attempts(post)
         while True:
             tries.start()
