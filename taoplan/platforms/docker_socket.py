@@ -8,29 +8,12 @@ directly: one GET on the unix socket. Everything that changes the world goes thr
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import socket
 from typing import Any
 from urllib.parse import quote
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def socket_path(base_url: str | None) -> str | None:
@@ -52,19 +35,31 @@ def list_containers(
     query = f"all={int(all)}"
     if labels:
         query += "&filters=" + quote(json.dumps({"label": labels}, separators=(",", ":")))
-    conn = _UnixConnection(path, timeout)
-    try:
-        conn.request("GET", f"/containers/json?{query}")
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
+    status, reason, body = _get(path, f"/containers/json?{query}", timeout)
+    if status != 200:
         message = body.decode("utf-8", "replace").strip()
         with contextlib.suppress(ValueError, AttributeError):
             message = json.loads(message).get("message", message)
-        raise RuntimeError(f"{response.status} {response.reason}: {message}")
+        raise RuntimeError(f"{status} {reason}: {message}")
     containers = json.loads(body)
     if not isinstance(containers, list):
         raise RuntimeError("the engine answered /containers/json with something other than a list")
     return containers
+
+
+def _get(path: str, target: str, timeout: float) -> tuple[int, str, bytes]:
+    """One HTTP/1.0 GET over the unix socket: the engine answers with the whole body and closes,
+    so there is no chunking or keep-alive to handle (and no http.client + ssl to import)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(f"GET {target} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise RuntimeError(f"not an HTTP answer: {status_line[:80]!r}")
+    return int(parts[1]), parts[2] if len(parts) > 2 else "", body
