@@ -52,12 +52,31 @@ def lab(command: str) -> str:
     return proc.stdout
 
 
+TEST_NAMESPACE_LABEL = "taoplan.io/e2e-test"
+
+
 @pytest.fixture(scope="session")
 def kubeconfig() -> str:
     """The kwok-level lab: control plane plus fake GPU nodes (idempotent; 0.3 s when running)."""
     lab("up")
     line = next(x for x in lab("env").splitlines() if x.startswith("export KUBECONFIG="))
-    return line.split("=", 1)[1]
+    path = line.split("=", 1)[1]
+    remove_stale_test_namespaces(Kube(path))
+    return path
+
+
+def remove_stale_test_namespaces(kube: Kube) -> None:
+    """An earlier test session that was killed leaves its namespaces behind, and their pods hold
+    the real node's GPUs: remove them (and wait) before this session's tests count free GPUs."""
+    stale = kube.core.list_namespace(label_selector=TEST_NAMESPACE_LABEL).items
+    for ns in stale:
+        with contextlib.suppress(Exception):  # already terminating
+            kube.core.delete_namespace(ns.metadata.name, grace_period_seconds=0)
+    kube.wait_for(
+        "stale test namespaces to go",
+        lambda: not kube.core.list_namespace(label_selector=TEST_NAMESPACE_LABEL).items,
+        timeout=180,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -178,7 +197,7 @@ def kproject(kubeconfig: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("TAO_INF_MS_STATE", str(tmp_path / "registry.json"))
     monkeypatch.delenv("TAOPLAN_STATE_DIR", raising=False)
     kube = Kube(kubeconfig)
-    kube.core.create_namespace({"metadata": {"name": namespace}})
+    kube.core.create_namespace({"metadata": {"name": namespace, "labels": {TEST_NAMESPACE_LABEL: "true"}}})
     kube.wait_for(
         "the default ServiceAccount", lambda: kube.core.list_namespaced_service_account(namespace).items
     )
