@@ -44,6 +44,8 @@ def classify(status: int, body: Any, rules: ReadinessRefs) -> Verdict:
 
 
 CONNECTING = "connecting"
+#: While a server does not answer, ask its platform whether the workload is still alive this often.
+PROBE_INTERVAL = 1.5
 
 
 def _verdict_of(response: Any, rules: ReadinessRefs) -> Verdict:
@@ -94,6 +96,7 @@ async def wait_ready(
     step = rules.poll_interval_seconds if interval is None else interval
     started = time.monotonic()
     last = ""
+    probed_at = -PROBE_INTERVAL
     async with httpclients.async_client(timeout=httpx.Timeout(2.0)) as client:
         while True:
             elapsed = time.monotonic() - started
@@ -111,10 +114,11 @@ async def wait_ready(
             if verdict.kind == FATAL:
                 return Result(False, verdict.reason, verdict.message, elapsed)
             phase = verdict.reason
-            if target is None or verdict.reason == CONNECTING:
-                # Only a server that does not answer can have a dead workload behind it. Asking the
-                # platform on every poll of an answering one (ten inspects at once) takes CPU from
-                # the servers that are loading.
+            if (target is None or verdict.reason == CONNECTING) and elapsed - probed_at >= PROBE_INTERVAL:
+                # Only a server that does not answer can have a dead workload behind it, and asking
+                # the platform (an inspect, a kubectl, an ssh) on every poll of ten starting
+                # services takes CPU from the servers that are importing.
+                probed_at = elapsed
                 obs = await probe()
                 if obs.status == "failed":
                     return Result(False, "failed", obs.detail, elapsed)
@@ -124,6 +128,8 @@ async def wait_ready(
                     return Result(False, obs.status, f"workload {what}{code}", elapsed, exited=True)
                 if obs.status == "pending":
                     phase = f"pending: {obs.detail}"
+            elif target is None and last.startswith("pending: "):
+                phase = last  # between probes, a queued workload is still shown as queued
             if phase != last:
                 on_phase(phase)
                 last = phase
