@@ -343,15 +343,21 @@ class LocalDocker:
     def _list_containers(self, *, all: bool, label_filters: list[str]) -> list[dict[str, Any]]:
         """Container summaries; over the local socket directly when there is one (no SDK import)."""
         path = docker_socket.socket_path(self.base_url)
-        if path is None:
+        where = self.base_url or f"unix://{docker_socket.DEFAULT_SOCKET}"
+        try:
+            if path is not None:
+                return docker_socket.list_containers(path, all=all, labels=label_filters)
             listed = self.client.containers.list(all=all, sparse=True, filters={"label": label_filters})
             return [c.attrs for c in listed]
-        try:
-            return docker_socket.list_containers(path, all=all, labels=label_filters)
-        except (OSError, RuntimeError, ValueError) as exc:
-            where = self.base_url or f"unix://{docker_socket.DEFAULT_SOCKET}"
+        except OSError as exc:
             raise PlatformError(
                 f"local-docker: cannot reach the Docker daemon at {where}: {_short(exc)}"
+            ) from None
+        except PlatformError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an answer that is not a container list, from either path
+            raise PlatformError(
+                f"local-docker: the Docker daemon at {where} did not list containers: {_short(exc)}"
             ) from None
 
     def _published_ports(self) -> set[int]:
