@@ -174,10 +174,11 @@ class _EventBuilder:
         if not isinstance(get(), events.DocumentStartEvent):
             return None  # an empty stream
         anchors: dict[str, tuple[Any, int]] = {}
-        # the open collections, innermost last; for a mapping, the key waiting for its value
+        # per open collection, innermost last: the collection; a mapping's key waiting for its
+        # value (_NO_KEY while a key is expected); its anchor and the node count where it began
         stack: list[list[Any] | dict[Any, Any]] = []
         keys: list[Any] = []
-        starts: list[tuple[str | None, int]] = []  # each open collection's anchor and node count
+        starts: list[tuple[str | None, int]] = []
         count = 0
         while True:
             event = get()
