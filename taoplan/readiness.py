@@ -97,6 +97,7 @@ async def wait_ready(
     started = time.monotonic()
     last = ""
     probed_at = -PROBE_INTERVAL
+    queued: str | None = None  # "pending: ..." while the platform holds the workload back
     async with httpclients.async_client(timeout=httpx.Timeout(2.0)) as client:
         while True:
             elapsed = time.monotonic() - started
@@ -114,7 +115,8 @@ async def wait_ready(
             if verdict.kind == FATAL:
                 return Result(False, verdict.reason, verdict.message, elapsed)
             phase = verdict.reason
-            if (target is None or verdict.reason == CONNECTING) and elapsed - probed_at >= PROBE_INTERVAL:
+            silent = target is None or verdict.reason == CONNECTING
+            if silent and elapsed - probed_at >= PROBE_INTERVAL:
                 # Only a server that does not answer can have a dead workload behind it, and asking
                 # the platform (an inspect, a kubectl, an ssh) on every poll of ten starting
                 # services takes CPU from the servers that are importing.
@@ -126,10 +128,9 @@ async def wait_ready(
                     code = f" with code {obs.exit_code}" if obs.exit_code is not None else ""
                     what = "exited" if obs.status == "exited" else "disappeared"
                     return Result(False, obs.status, f"workload {what}{code}", elapsed, exited=True)
-                if obs.status == "pending":
-                    phase = f"pending: {obs.detail}"
-            elif target is None and last.startswith("pending: "):
-                phase = last  # between probes, a queued workload is still shown as queued
+                queued = f"pending: {obs.detail}" if obs.status == "pending" else None
+            if queued and silent:
+                phase = queued
             if phase != last:
                 on_phase(phase)
                 last = phase
