@@ -52,10 +52,10 @@ def terraform_plan(n: int, folder: Path, runs: int) -> tuple[float, float] | Non
 
 def noop_state(folder: Path, n: int) -> Path:
     """A state dir that already records n services exactly as the file declares them."""
-    from taoplan.config import load_services
-    from taoplan.desired import build_desired
-    from taoplan.references import load_references
-    from taoplan.state import ServiceRecord, State, StateStore
+    from taoplan.spec.config import load_services
+    from taoplan.spec.desired import build_desired
+    from taoplan.spec.references import load_references
+    from taoplan.store.state import ServiceRecord, State, StateStore
 
     file = folder / f"noop{n}.yaml"
     file.write_text(services_file(n, project="bench-noop"))

@@ -12,6 +12,8 @@ bash scripts/k8s-lab.sh up
 bash scripts/k8s-lab.sh node-up
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
+echo "== import layers"; lint-imports --no-cache
+echo "== package structure"; python3 scripts/check-structure.py
 echo "== pytest"
 python3 -m pytest -q -p no:cacheprovider tests "$@"
 echo "test.sh: done in $((SECONDS - started)) s"

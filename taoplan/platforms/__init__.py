@@ -1,7 +1,12 @@
-"""The platform registry: a name in services.yaml -> the module that implements it.
+"""Running services: one small interface (``base``) and one package per platform behind it, plus
+the mechanics they share (``common``). Platforms execute; they never decide.
 
-Modules are imported on first use, so naming a platform costs nothing until it is needed;
-each module imports its heavy client library (docker, kubernetes) only inside its methods.
+This module is the registry: a platform name in services.yaml -> the package that implements it.
+Packages are imported on first use, so naming a platform costs nothing until it is needed; each
+imports its heavy client library (docker, kubernetes) only inside its methods.
+
+Imports: ``taoplan.spec``, ``taoplan.store``, ``taoplan.common``. Never ``taoplan.engine``,
+``taoplan.traffic`` or ``taoplan.cli``.
 """
 
 from __future__ import annotations
@@ -9,22 +14,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from taoplan.spec.platform_settings import KNOWN, is_available
+
 if TYPE_CHECKING:
     from taoplan.platforms.base import PlatformClass
 
-#: Every platform a services file may name.
-KNOWN = ("local-docker", "brev", "lepton", "slurm", "kubernetes")
+__all__ = ["IMPLEMENTED", "KNOWN", "is_available", "platform_class"]
 
-#: The ones this version implements, and where.
+#: The platforms this version implements, and where (the same names as spec.platform_settings.CATALOG).
 IMPLEMENTED = {
-    "local-docker": "taoplan.platforms.local_docker",
-    "slurm": "taoplan.platforms.slurm",
-    "kubernetes": "taoplan.platforms.kubernetes",
+    "local-docker": "taoplan.platforms.local_docker.platform",
+    "slurm": "taoplan.platforms.slurm.platform",
+    "kubernetes": "taoplan.platforms.kubernetes.platform",
 }
-
-
-def is_available(name: str) -> bool:
-    return name in IMPLEMENTED
 
 
 def platform_class(name: str) -> PlatformClass:

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from taoplan.spec.deployment import Deployment
+
 if TYPE_CHECKING:
-    from taoplan.config import ServiceSpec
-    from taoplan.references import References
-    from taoplan.state import ServiceRecord
+    from taoplan.spec.config import ServiceSpec
+    from taoplan.spec.references import References
+    from taoplan.store.state import ServiceRecord
 
 
 @dataclass(frozen=True)
@@ -26,24 +28,6 @@ class Artifact:
     name: str
     content: str
     mode: int = 0o644
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Everything needed to run one instance of a service, before platform allocations."""
-
-    service: str
-    job_id: str
-    network_arch: str
-    image: str
-    spec_hash: str
-    num_gpus: int
-    inner_command: str
-    env: Mapping[str, str]  # non-secret, including the TAO payload env
-    secret_names: Sequence[str]
-    labels: Mapping[str, str]
-    host_port: int | None  # a fixed port from the services file, else None
-    spec: ServiceSpec  # platforms that move the listening port rebuild the command from it
 
 
 @dataclass(frozen=True)
@@ -186,3 +170,17 @@ class PlatformClass(Protocol):
     Config: ClassVar[type[BaseModel]]
 
     def __call__(self, config: Any, ctx: PlatformContext) -> Platform: ...
+
+
+__all__ = [
+    "Artifact",
+    "Check",
+    "Deployment",
+    "Endpoint",
+    "Observation",
+    "Placement",
+    "Platform",
+    "PlatformClass",
+    "PlatformContext",
+    "Started",
+]

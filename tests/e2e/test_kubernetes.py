@@ -189,7 +189,7 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def kproject(kubeconfig: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """A project folder and a namespace of its own; both cleaned up afterwards."""
-    from taoplan.platforms.kubernetes import close_forwarder, forward_spec
+    from taoplan.platforms.kubernetes.platform import close_forwarder, forward_spec
 
     folder = tmp_path / f"k{uuid.uuid4().hex[:8]}"
     folder.mkdir()
@@ -445,9 +445,9 @@ def dry_run(
     kproject: Project, monkeypatch: pytest.MonkeyPatch, namespace: str | None = None, service: str = "svc"
 ) -> list[str]:
     """The platform's server-side dry run of one service, as `plan --server-dry-run` would call it."""
-    from taoplan.apply import build_deployment
+    from taoplan.engine.workspace import Workspace
     from taoplan.platforms.base import Placement
-    from taoplan.workspace import Workspace
+    from taoplan.spec.deployment import build_deployment
 
     monkeypatch.setenv("KUBECONFIG", kproject.env["KUBECONFIG"])
     ws = Workspace.open(kproject.folder / "services.yaml")

@@ -20,7 +20,7 @@ from typing import Any
 import pexpect
 import pytest
 
-from taoplan.stats import percentile
+from taoplan.traffic.stats import percentile
 from tests.conftest import Run, taoplan
 from tests.e2e.conftest import services_yaml
 

@@ -498,11 +498,11 @@ def test_doctor_plan_and_render_explain_the_cluster_without_starting_anything(sp
 
 def test_a_lost_sbatch_reply_finds_the_job_by_name_and_never_submits_twice(sproject: Path) -> None:
     """The connection drops after sbatch ran: the job is looked up by its exact name, not resubmitted."""
-    from taoplan.apply import build_deployment
+    from taoplan.engine.workspace import Workspace
     from taoplan.errors import PlatformError
-    from taoplan.platforms.slurm import Slurm
-    from taoplan.ssh import Reply
-    from taoplan.workspace import Workspace
+    from taoplan.platforms.common.ssh import Reply
+    from taoplan.platforms.slurm.platform import Slurm
+    from taoplan.spec.deployment import build_deployment
 
     write(sproject, {"lost": HF, "never": HF})
     ws = Workspace.open(sproject / "services.yaml")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from taoplan.cli import main
+from taoplan.cli.app import main
 
 CORPUS = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
 

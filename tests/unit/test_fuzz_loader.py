@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taoplan.config import load_services
 from taoplan.errors import ConfigError
-from taoplan.references import load_references
+from taoplan.spec.config import load_services
+from taoplan.spec.references import load_references
 
 REFS = load_references()
 FIELDS = [

@@ -14,10 +14,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from taoplan import labels, payload
-from taoplan.config import ServiceSpec
+from taoplan import labels
 from taoplan.platforms.base import Deployment, Placement, PlatformContext
-from taoplan.platforms.kubernetes import (
+from taoplan.platforms.kubernetes.platform import (
     REDACTED,
     Kubernetes,
     KubernetesConfig,
@@ -28,7 +27,9 @@ from taoplan.platforms.kubernetes import (
     parse_forward_spec,
     pod_state,
 )
-from taoplan.references import load_references
+from taoplan.spec import payload
+from taoplan.spec.config import ServiceSpec
+from taoplan.spec.references import load_references
 
 REFS = load_references()
 JOB = "11111111-2222-4333-8444-555555555555"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from taoplan.config import load_services
 from taoplan.errors import ConfigError
-from taoplan.references import load_references
+from taoplan.spec.config import load_services
+from taoplan.spec.references import load_references
 from tests.conftest import write
 
 REFS = load_references()

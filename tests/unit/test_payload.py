@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from taoplan import payload
-from taoplan.config import ServiceSpec
-from taoplan.references import load_references, resolve_image
+from taoplan.spec import payload
+from taoplan.spec.config import ServiceSpec
+from taoplan.spec.references import load_references, resolve_image
 
 REFS = load_references()
 JOB = "11111111-2222-4333-8444-555555555555"

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from taoplan.config import ServiceSpec
-from taoplan.desired import Desired
+from taoplan.common.hashing import canonical, spec_hash
+from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Plan, make_plan
 from taoplan.errors import ConfigError
-from taoplan.hashing import canonical, spec_hash
-from taoplan.plan import CREATE, DELETE, NOOP, REPLACE, Plan, make_plan
 from taoplan.platforms.base import Observation
-from taoplan.references import load_references
-from taoplan.state import ServiceRecord, State
+from taoplan.spec.config import ServiceSpec
+from taoplan.spec.desired import Desired
+from taoplan.spec.references import load_references
+from taoplan.store.state import ServiceRecord, State
 
 REFS = load_references()
 PLATFORM = {"gpus": "none"}

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from taoplan import ports
+from taoplan.platforms.common import ports
 
 HOLD = """
 import sys, time
-from taoplan import ports
+from taoplan.platforms.common import ports
 print(ports.reserve(int(sys.argv[1])), flush=True)
 time.sleep(60)
 """
@@ -43,7 +43,7 @@ def test_a_port_reserved_by_a_live_process_is_skipped_until_it_dies(
 
 RACE = """
 import sys, time
-from taoplan import ports
+from taoplan.platforms.common import ports
 start = float(sys.argv[1])
 time.sleep(max(0.0, start - time.time()))
 print(ports.first_free(set(), start=18790, free=ports.reserve), flush=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taoplan import labels, payload
-from taoplan.config import ServiceSpec
+from taoplan import labels
 from taoplan.platforms.base import Deployment, Placement, PlatformContext
-from taoplan.platforms.local_docker import LocalDocker, LocalDockerConfig, parse_run_script
-from taoplan.references import load_references
+from taoplan.platforms.local_docker.platform import LocalDocker, LocalDockerConfig, parse_run_script
+from taoplan.spec import payload
+from taoplan.spec.config import ServiceSpec
+from taoplan.spec.references import load_references
 
 REFS = load_references()
 JOB = "11111111-2222-4333-8444-555555555555"

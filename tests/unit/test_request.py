@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from taoplan.errors import RequestError
-from taoplan.references import load_references
-from taoplan.request import (
+from taoplan.spec.references import load_references
+from taoplan.traffic.request import (
     FAILED,
     FATAL,
     OK,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from taoplan.references import load_references
-from taoplan.request import Answer, Exchange, Session, Target, prepare
-from taoplan.requestlog import LOG_FILE, Redactor, RequestLog, build_record, read, resolve_caller
+from taoplan.spec.references import load_references
+from taoplan.traffic.request import Answer, Exchange, Session, Target, prepare
+from taoplan.traffic.requestlog import LOG_FILE, Redactor, RequestLog, build_record, read, resolve_caller
 
 REFS = load_references()
 TARGET = Target(

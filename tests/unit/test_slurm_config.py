@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from taoplan import tunnel
-from taoplan.config import load_services
 from taoplan.errors import ConfigError
-from taoplan.platforms.slurm import (
+from taoplan.platforms.common import tunnel
+from taoplan.platforms.common.ports import first_free
+from taoplan.platforms.slurm.platform import (
     Job,
     SlurmConfig,
     decode_comment,
@@ -24,8 +24,8 @@ from taoplan.platforms.slurm import (
     parse_squeue,
     remote_path,
 )
-from taoplan.ports import first_free
-from taoplan.references import load_references
+from taoplan.spec.config import load_services
+from taoplan.spec.references import load_references
 
 REFS = load_references()
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from taoplan import labels, payload
-from taoplan.config import ServiceSpec
+from taoplan import labels
 from taoplan.platforms.base import Deployment, Placement, PlatformContext
-from taoplan.platforms.slurm import Slurm, SlurmConfig, decode_comment, pyxis_image
-from taoplan.references import load_references
+from taoplan.platforms.slurm.platform import Slurm, SlurmConfig, decode_comment, pyxis_image
+from taoplan.spec import payload
+from taoplan.spec.config import ServiceSpec
+from taoplan.spec.references import load_references
 
 REFS = load_references()
 JOB = "11111111-2222-4333-8444-555555555555"

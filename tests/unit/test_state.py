@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from taoplan.errors import LockHeldError, UnsafePathError
-from taoplan.lock import StateLock
-from taoplan.registry import Registry
-from taoplan.state import ServiceRecord, State, StateStore
+from taoplan.store.lock import StateLock
+from taoplan.store.registry import Registry
+from taoplan.store.state import ServiceRecord, State, StateStore
 
 
 def record(name: str, job: str) -> ServiceRecord:
@@ -111,7 +111,7 @@ def test_registry_is_created_private(tmp_path: Path) -> None:
 HOLD = """
 import sys, time
 from pathlib import Path
-from taoplan.lock import StateLock
+from taoplan.store.lock import StateLock
 with StateLock(Path(sys.argv[1]), 0, "apply"):
     print("held", flush=True)
     time.sleep(60)

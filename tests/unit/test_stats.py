@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from taoplan.errors import RequestError
-from taoplan.stats import LiveJob, parse_duration, percentile, rows, summarize
+from taoplan.traffic.stats import LiveJob, parse_duration, percentile, rows, summarize
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

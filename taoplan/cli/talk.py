@@ -1,0 +1,250 @@
+"""`taoplan request` and `taoplan stats`: the CLI face of taoplan.traffic.request and taoplan.traffic.stats.
+
+Only click is imported here at start-up; the rest is imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from taoplan.cli.options import common
+
+if TYPE_CHECKING:
+    from taoplan.spec.references import SamplingField
+    from taoplan.traffic.request import Answer
+
+SAMPLING_FLAGS = ("max_tokens", "top_p", "temperature", "guidance", "num_steps", "seed", "negative_prompt")
+
+
+def _ask(header: str) -> Any:
+    """A terminal prompt for sampling fields: one round, each with its type and default; Enter accepts it."""
+    shown = False
+
+    def ask(name: str, spec: SamplingField) -> Any:
+        nonlocal shown
+        if not shown:
+            click.echo(header, err=True)
+            shown = True
+        kind: Any
+        if spec.type == "int":
+            kind = click.IntRange(
+                None if spec.min is None else int(spec.min), None if spec.max is None else int(spec.max)
+            )
+        elif spec.type == "float":
+            kind = click.FloatRange(spec.min, spec.max)
+        else:
+            kind = str
+        note = f"; {spec.help}" if spec.help else ""
+        text = f"  {name} ({spec.type}, default {spec.default!r}{note})"
+        return click.prompt(text, default=spec.default, type=kind, show_default=False, err=True)
+
+    return ask
+
+
+def _on_wait(who: str) -> Any:
+    last = ""
+
+    def on_wait(answer: Answer, remaining: float) -> None:
+        nonlocal last
+        if answer.error_type != last:
+            last = answer.error_type
+            click.echo(f"Waiting for {who}: {answer.error_type} (up to {remaining:.0f}s more)", err=True)
+
+    return on_wait
+
+
+@click.command()
+@common
+@click.argument("name", required=False)
+@click.option("--job-id", default=None, help="Target this job id (state or the TAO skill's registry).")
+@click.option("--arch", default=None, help="Target the only service running this network_arch.")
+@click.option("--prompt", required=True, help="The user prompt.")
+@click.option("--system", default=None, help="A system prompt.")
+@click.option("--image", "images", multiple=True, metavar="PATH|URL", help="An image (repeatable).")
+@click.option("--video", "videos", multiple=True, metavar="PATH|URL", help="A video (repeatable).")
+@click.option("--max-tokens", type=int, default=None, help="Max new tokens (cosmos-predict2.5: frames).")
+@click.option("--top-p", type=float, default=None)
+@click.option("--temperature", type=float, default=None)
+@click.option("--guidance", type=float, default=None, help="cosmos-predict2.5 only.")
+@click.option("--num-steps", type=int, default=None, help="cosmos-predict2.5 only.")
+@click.option("--seed", type=int, default=None)
+@click.option("--negative-prompt", default=None, help="cosmos-predict2.5 only.")
+@click.option(
+    "--accept-defaults", is_flag=True, help="Use the arch's defaults for sampling values not given."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds to wait for the reply [default: 300].",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to keep retrying a service that is still loading.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the reply to FILE (a video reply is decoded).",
+)
+@click.option(
+    "--caller",
+    default=None,
+    help="Who is asking, for the request log [default: $TAOPLAN_CALLER, else the OS user].",
+)
+@click.option("--log-content", is_flag=True, help="Also log the prompt, media references and reply.")
+def request(
+    file: Path,
+    state_dir: str | None,
+    name: str | None,
+    job_id: str | None,
+    arch: str | None,
+    prompt: str,
+    system: str | None,
+    images: tuple[str, ...],
+    videos: tuple[str, ...],
+    accept_defaults: bool,
+    timeout: float | None,
+    wait: float,
+    as_json: bool,
+    output: Path | None,
+    caller: str | None,
+    log_content: bool,
+    **sampling: Any,
+) -> None:
+    """Send one chat request to a service and print the reply.
+
+    The target is NAME, --job-id or --arch; with none of them, the only service in state.
+    """
+    from taoplan.traffic import request as rq
+
+    session = rq.open_session(
+        file, state_dir, name=name, job_id=job_id, arch=arch, caller=caller, log_content=log_content
+    )
+    target = session.target
+    header = f"Sampling values for {target.who} ({target.arch}); Enter accepts the default:"
+    prepared = rq.prepare(
+        target.arch,
+        session.refs.request,
+        prompt=prompt,
+        system=system,
+        images=images,
+        videos=videos,
+        sampling={k: v for k, v in sampling.items() if k in SAMPLING_FLAGS},
+        accept_defaults=accept_defaults,
+        ask=_ask(header) if sys.stdin.isatty() else None,
+    )
+    click.echo(session.sending_line(), err=True)
+    body = rq.perform(session, prepared, timeout=timeout, wait=wait, on_wait=_on_wait(target.who))
+    _show(body, as_json=as_json, output=output)
+
+
+def _show(body: dict[str, Any], *, as_json: bool, output: Path | None) -> None:
+    from taoplan.errors import RequestError
+    from taoplan.traffic.request import decode_data_uri, reply_content
+
+    content = reply_content(body) or ""
+    decoded = decode_data_uri(content)
+    if output is not None:
+        data = decoded[1] if decoded else content.encode("utf-8")
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            raise RequestError(f"--output {output}: {exc.strerror}") from None
+        what = f"{decoded[0]}, " if decoded else ""
+        click.echo(f"Wrote {output} ({what}{len(data)} bytes).", err=True)
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+    elif output is None:
+        if decoded and sys.stdout.isatty():
+            click.echo(
+                f"The reply is {decoded[0]} ({len(decoded[1])} bytes); not printed on a terminal. "
+                "Pass --output FILE to save it (the service also keeps a copy in its output_dir).",
+                err=True,
+            )
+        else:
+            click.echo(content)
+
+
+@click.command()
+@common
+@click.option(
+    "--since", default=None, metavar="DURATION", help="Only requests newer than this (30m, 2h, 7d)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def stats(file: Path, state_dir: str | None, since: str | None, as_json: bool) -> None:
+    """Requests, errors, latency and attributed cost per service and caller, from the request log."""
+    from datetime import datetime, timedelta, timezone
+
+    from taoplan.cli import views as output
+    from taoplan.store.registry import Registry
+    from taoplan.store.state import StateStore, default_state_dir
+    from taoplan.traffic import requestlog
+    from taoplan.traffic import stats as st
+    from taoplan.traffic.request.routing import targets_from_registry, targets_from_state
+
+    now = datetime.now(timezone.utc)
+    start = now - timedelta(seconds=st.parse_duration(since)) if since else None
+    store = StateStore(default_state_dir(file, state_dir))
+    state = store.load()
+    # what still runs: the registry's jobs, then this project's state (which wins on the same job id)
+    running = targets_from_registry(Registry().entries()) + targets_from_state(state)
+    live = {t.job_id: st.LiveJob(t.job_id, t.name, t.platform, t.num_gpus, t.started_at) for t in running}
+    pricing = _pricing(file)
+    gpu_hour = {k: v.gpu_hour for k, v in (pricing or {}).items()}
+    log_path = store.dir / requestlog.LOG_FILE
+    records, bad = requestlog.read(log_path)
+    result = st.summarize(
+        records,
+        live=live,
+        state_jobs=[r.job_id for r in state.services.values()],
+        pricing=gpu_hour,
+        now=now,
+        since=start,
+    )
+    if bad:
+        click.echo(f"Warning: skipped {bad} unreadable line(s) of {log_path}", err=True)
+    if as_json:
+        doc = {
+            "now": now.isoformat(),
+            "since": start.isoformat() if start else None,
+            "pricing": gpu_hour,
+            "services": [s.to_json() for s in result],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    if not result:
+        click.echo("No requests logged" + (f" in the last {since}." if since else "."))
+        return
+    click.echo(output.table(st.rows(result), st.COLUMNS))
+    unpriced = sorted({s.platform or "?" for s in result if not s.priced})
+    if pricing is None:
+        click.echo(f"Costs are not priced: {file} was not found.")
+    elif unpriced:
+        click.echo(
+            f"No price for {', '.join(unpriced)}: add pricing: {{{unpriced[0]}: {{gpu_hour: N}}}} to {file}."
+        )
+    click.echo(
+        "Cost = GPU-seconds of uptime x gpu_hour / 3600, split among callers by their share of request time."
+    )
+
+
+def _pricing(file: Path) -> dict[str, Any] | None:
+    """pricing: from the services file, or None when there is no file."""
+    if not file.is_file():
+        return None
+    from taoplan.spec.config import load_services
+    from taoplan.spec.references import load_references
+
+    return dict(load_services(file, load_references()).pricing)

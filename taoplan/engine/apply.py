@@ -1,0 +1,409 @@
+"""The apply engine: carry out a Plan, concurrently and journaled, and record every outcome.
+
+Order of events for one service, each written to the journal before the platform is touched:
+intent -> (stop the old workload first, if the plan says destroy-before-create) -> state record
+"creating" under the new job_id -> render -> start -> registry entry -> readiness -> outcome.
+A crash at any point leaves labels, state and journal that the next plan reads correctly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from taoplan.common import faults, hashing
+from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Change, Plan
+from taoplan.engine.progress import Reporter
+from taoplan.engine.readiness import Result, wait_ready
+from taoplan.engine.workspace import Workspace
+from taoplan.errors import TaoplanError
+from taoplan.platforms.base import Deployment, Endpoint, Observation, Placement, Platform
+from taoplan.spec.deployment import build_deployment
+from taoplan.spec.desired import Desired
+from taoplan.store.journal import Journal
+from taoplan.store.state import ServiceRecord, State
+
+T = TypeVar("T")
+LOG_TAIL = 20
+
+
+@dataclass(frozen=True)
+class Outcome:
+    service: str
+    action: str
+    ok: bool
+    message: str
+    job_id: str | None = None
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class Applier:
+    def __init__(
+        self, ws: Workspace, state: State, journal: Journal, reporter: Reporter, parallelism: int = 8
+    ):
+        self.ws = ws
+        self.state = state
+        self.journal = journal
+        self.reporter = reporter
+        self.parallelism = max(1, parallelism)
+        self._state_lock = threading.Lock()
+        self._sem: asyncio.Semaphore | None = None
+
+    # ----------------------------------------------------------------------------- helpers
+
+    def platform(self, name: str) -> Platform:
+        return self.ws.platform(name, self.state.lineage)
+
+    def _save(self, mutate: Callable[[State], object]) -> None:
+        with self._state_lock:
+            mutate(self.state)
+            self.ws.store.write(self.state)
+
+    def _put(self, record: ServiceRecord) -> None:
+        """Record ``record`` as its service's current workload."""
+        self._save(lambda s: s.services.__setitem__(record.name, record))
+
+    def _save_record(self, record: ServiceRecord) -> None:
+        """Persist ``record`` if state holds this job (not while a create-before-destroy keeps the old one)."""
+
+        def put(state: State) -> None:
+            current = state.services.get(record.name)
+            if current is not None and current.job_id == record.job_id:
+                state.services[record.name] = record
+
+        self._save(put)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A blocking platform call, holding one of the --parallelism slots."""
+        assert self._sem is not None
+        async with self._sem:
+            return await asyncio.to_thread(fn, *args)
+
+    def _log_tail(self, platform: Platform, record: ServiceRecord) -> list[str]:
+        try:
+            return list(platform.logs(record, LOG_TAIL, False))[-LOG_TAIL:]
+        except Exception:  # noqa: BLE001 - a log tail is a courtesy; never mask the real failure
+            return []
+
+    # ----------------------------------------------------------------------------- entry point
+
+    def run(self, plan: Plan, desired: dict[str, Desired]) -> list[Outcome]:
+        for name in sorted({c.platform for c in plan.changes}):
+            self.platform(name).warm(writing=True)
+        executor = ThreadPoolExecutor(max_workers=self.parallelism + 4, thread_name_prefix="taoplan")
+
+        async def main() -> list[Outcome]:
+            asyncio.get_running_loop().set_default_executor(executor)
+            self._sem = asyncio.Semaphore(self.parallelism)
+            deletes = [c for c in plan.changes if c.action == DELETE]
+            others = [c for c in plan.changes if c.action != DELETE]
+            results = list(await asyncio.gather(*(self._guard(c, self._delete(c)) for c in deletes)))
+            placements = await asyncio.to_thread(self._place, others, desired)
+            results += await asyncio.gather(
+                *(self._guard(c, self._converge(c, desired[c.service], placements)) for c in others)
+            )
+            return results
+
+        try:
+            return asyncio.run(main())
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _guard(self, change: Change, work: Awaitable[Outcome]) -> Outcome:
+        """One service's failure is its own outcome; the others carry on."""
+        try:
+            return await work
+        except TaoplanError as exc:
+            self.journal.write(
+                "outcome", service=change.service, action=change.action, outcome="failed", message=exc.message
+            )
+            self.reporter.done(change.service, False, exc.message)
+            return Outcome(change.service, change.action, False, exc.message, change.job_id)
+
+    # ----------------------------------------------------------------------------- placement
+
+    def _place(
+        self, changes: Sequence[Change], desired: dict[str, Desired]
+    ) -> dict[str, tuple[Deployment, Placement]]:
+        """New job_ids and platform allocations (ports...) for every create and replace, per platform."""
+        by_platform: dict[str, list[Deployment]] = {}
+        for change in changes:
+            if change.action in (CREATE, REPLACE):
+                want = desired[change.service]
+                deployment = build_deployment(self.ws, want, str(uuid.uuid4()), self.state.lineage)
+                by_platform.setdefault(want.platform, []).append(deployment)
+        out: dict[str, tuple[Deployment, Placement]] = {}
+        registry_entries = self.ws.registry.entries().values()
+        placed: set[int] = set()  # host ports given out in this run, on any platform (tunnels are local too)
+        for name, deployments in by_platform.items():
+            taken = {r.host_port for r in self.state.services.values() if r.platform == name and r.host_port}
+            taken |= {
+                int(e["host_port"])
+                for e in registry_entries
+                if e.get("platform") == name and isinstance(e.get("host_port"), int)
+            }
+            placements = self.platform(name).prepare(deployments, taken | placed)
+            for d in deployments:
+                out[d.service] = (d, placements[d.job_id])
+                port = placements[d.job_id].host_port
+                if port is not None:
+                    placed.add(port)
+        return out
+
+    # ----------------------------------------------------------------------------- delete
+
+    async def _delete(self, change: Change) -> Outcome:
+        platform = self.platform(change.platform)
+        job_id = change.job_id or ""
+        record = self.state.services.get(change.service)
+        self.journal.write(
+            "intent",
+            service=change.service,
+            job_id=job_id,
+            action=DELETE,
+            target=change.platform,
+            orphan=change.orphan,
+        )
+        faults.point("delete-after-intent")
+        self.reporter.phase(change.service, f"deleting {job_id}")
+        try:
+            if record is not None and record.job_id == job_id:
+                await self._run(platform.stop, record)
+            else:
+                await self._run(platform.remove, job_id)
+        except TaoplanError as exc:
+            self.journal.write(
+                "outcome",
+                service=change.service,
+                job_id=job_id,
+                action=DELETE,
+                outcome="failed",
+                message=exc.message,
+            )
+            self.reporter.done(change.service, False, exc.message)
+            return Outcome(change.service, DELETE, False, exc.message, job_id)
+        self.journal.write("executed", service=change.service, job_id=job_id, action=DELETE)
+        faults.point("delete-after-stop")
+        await asyncio.to_thread(self.ws.registry.remove, job_id)
+        if record is not None and record.job_id == job_id:
+            self._save(lambda s: s.services.pop(change.service, None))
+        self.journal.write("outcome", service=change.service, job_id=job_id, action=DELETE, outcome="deleted")
+        self.reporter.done(change.service, True, f"deleted {job_id}")
+        return Outcome(change.service, DELETE, True, "deleted", job_id)
+
+    # ----------------------------------------------------------------------------- create / replace / noop
+
+    async def _converge(
+        self, change: Change, want: Desired, placements: dict[str, tuple[Deployment, Placement]]
+    ) -> Outcome:
+        if change.action == NOOP:
+            return await self._settle(change, want)
+        deployment, placement = placements[change.service]
+        platform = self.platform(want.platform)
+        old = self.state.services.get(change.service)
+        cbd = change.action == REPLACE and change.create_before_destroy
+        self.journal.write(
+            "intent",
+            service=change.service,
+            job_id=deployment.job_id,
+            action=change.action,
+            target=want.platform,
+            replaces=old.job_id if old else None,
+            create_before_destroy=cbd,
+        )
+        faults.point("after-intent")
+
+        if change.action == CREATE and old is not None:
+            # the recorded workload is gone: drop its stale registry entry
+            await asyncio.to_thread(self.ws.registry.remove, old.job_id)
+        if change.action == REPLACE and old is not None and not cbd:
+            self.reporter.phase(change.service, f"stopping {old.job_id} (destroy before create)")
+            await self._run(platform.stop, old)
+            self.journal.write("executed", service=change.service, job_id=old.job_id, action="stop-old")
+            faults.point("after-stop-old")
+            await asyncio.to_thread(self.ws.registry.remove, old.job_id)
+
+        record = ServiceRecord(
+            name=want.name,
+            job_id=deployment.job_id,
+            platform=want.platform,
+            network_arch=want.spec.network_arch,
+            spec=want.spec_dict,
+            spec_hash=want.spec_hash,
+            image=want.image,
+            image_rule=want.image_rule,
+            host_port=placement.host_port,
+            status="creating",
+            protect=want.spec.protect,
+            extra={"platform_config": want.platform_config},
+        )
+        if not cbd:
+            self._put(record)
+        faults.point("after-record-creating")
+
+        self.reporter.phase(change.service, "starting")
+        try:
+            artifacts = platform.render(deployment, placement)
+            record.artifact_hash = hashing.artifact_hash(a.content for a in artifacts)
+            started = await self._run(platform.start, deployment, placement, artifacts)
+        except TaoplanError as exc:
+            return self._fail(change, record, cbd, exc.message, [])
+        faults.point("after-start")
+        record.host_url = started.host_url
+        record.host_port = started.host_port
+        record.docker_url = started.docker_url
+        record.platform_job_id = started.platform_job_id
+        record.started_at = now()
+        record.status = "starting"
+        record.extra = {**record.extra, **dict(started.extra)}
+        self.journal.write(
+            "executed",
+            service=change.service,
+            job_id=deployment.job_id,
+            action="start",
+            host_url=started.host_url,
+        )
+        if record.host_url:  # else it is added once the endpoint exists (see _wait)
+            await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
+        faults.point("after-registry-add")
+        if not cbd:
+            self._put(record)
+
+        result = await self._wait(change.service, platform, record, want.spec.readiness.timeout)
+        if not result.ok:
+            if cbd:
+                await self._run(platform.stop, record)
+                await asyncio.to_thread(self.ws.registry.remove, record.job_id)
+            return self._fail(
+                change,
+                record,
+                cbd,
+                f"{result.reason}: {result.message}",
+                self._log_tail(platform, record),
+                result,
+            )
+
+        record.status = "ready"
+        record.ready_at = now()
+        record.readiness = "ready"
+        record.extra = {**record.extra, "time_to_ready": round(result.elapsed, 3)}
+        faults.point("before-record-ready")
+        self._put(record)
+        self.journal.write(
+            "outcome",
+            service=change.service,
+            job_id=record.job_id,
+            action=change.action,
+            outcome="ready",
+            elapsed=round(result.elapsed, 3),
+        )
+        if cbd and old is not None:
+            self.journal.write(
+                "intent", service=change.service, job_id=old.job_id, action="stop-old", target=want.platform
+            )
+            await self._run(platform.stop, old)
+            await asyncio.to_thread(self.ws.registry.remove, old.job_id)
+            self.journal.write("executed", service=change.service, job_id=old.job_id, action="stop-old")
+        self.reporter.done(change.service, True, f"ready at {record.host_url}")
+        return Outcome(change.service, change.action, True, f"ready at {record.host_url}", record.job_id)
+
+    async def _settle(self, change: Change, want: Desired) -> Outcome:
+        """A no-op that still updates state-only fields, or waits for a service that is starting."""
+        record = self.state.services[change.service]
+        if change.state_only:
+            updated = record.model_copy(
+                update={
+                    "protect": want.spec.protect,
+                    "spec": {
+                        **record.spec,
+                        "readiness": want.spec_dict["readiness"],
+                        "protect": want.spec.protect,
+                    },
+                }
+            )
+            self._put(updated)
+            record = updated
+        if not change.await_ready:
+            return Outcome(change.service, NOOP, True, "unchanged", record.job_id)
+        platform = self.platform(want.platform)
+        result = await self._wait(change.service, platform, record, want.spec.readiness.timeout)
+        if not result.ok:
+            return self._fail(
+                change,
+                record,
+                False,
+                f"{result.reason}: {result.message}",
+                self._log_tail(platform, record),
+                result,
+            )
+        ready = record.model_copy(update={"status": "ready", "readiness": "ready", "ready_at": now()})
+        self._put(ready)
+        self.reporter.done(change.service, True, f"ready at {record.host_url}")
+        return Outcome(change.service, NOOP, True, "ready", record.job_id)
+
+    async def _wait(self, service: str, platform: Platform, record: ServiceRecord, timeout: float) -> Result:
+        async def probe() -> Observation:
+            return await asyncio.to_thread(platform.probe, record.job_id)
+
+        async def endpoint() -> Endpoint:
+            """Asked before every poll: a queued job has no endpoint yet, a dead tunnel is reopened."""
+            found = await asyncio.to_thread(platform.endpoint, record)
+            if found.updates:
+                found.apply_to(record)
+                self._save_record(record)
+                if record.host_url:
+                    await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
+                self.reporter.phase(service, found.detail or f"endpoint {found.url}")
+            return found
+
+        first = await endpoint()
+        self.reporter.phase(
+            service,
+            f"waiting for readiness at {first.url}"
+            if first.url
+            else first.detail or "waiting for an endpoint",
+        )
+        return await wait_ready(
+            endpoint,
+            rules=self.ws.refs.request.readiness,
+            timeout=timeout,
+            probe=probe,
+            on_phase=lambda phase: self.reporter.phase(service, phase),
+        )
+
+    def _fail(
+        self,
+        change: Change,
+        record: ServiceRecord,
+        cbd: bool,
+        message: str,
+        tail: list[str],
+        result: Result | None = None,
+    ) -> Outcome:
+        status = "exited" if result is not None and result.exited else "failed"
+        failed = record.model_copy(update={"status": status, "readiness": message})
+        if not cbd:
+            self._put(failed)
+        kept = " (the old workload keeps serving)" if cbd else ""
+        self.journal.write(
+            "outcome",
+            service=change.service,
+            job_id=record.job_id,
+            action=change.action,
+            outcome=status,
+            message=message,
+        )
+        text = f"{message}{kept}"
+        if tail:
+            text += "\n    " + "\n    ".join(tail)
+        self.reporter.done(change.service, False, message + kept)
+        return Outcome(change.service, change.action, False, text, record.job_id)

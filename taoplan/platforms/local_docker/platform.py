@@ -1,0 +1,486 @@
+"""Platform `local-docker`: one container per service, started from the rendered `docker run` line.
+
+Apply does not build a second, hand-written request: it parses the rendered run.sh back into its
+arguments and hands exactly those to the Docker API. `taoplan render` shows what really runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
+
+from pydantic import BaseModel
+
+from taoplan import labels
+from taoplan.errors import PlatformError
+from taoplan.platforms.base import (
+    Artifact,
+    Check,
+    Deployment,
+    Endpoint,
+    Observation,
+    Placement,
+    PlatformContext,
+    Started,
+)
+from taoplan.platforms.common import ports
+from taoplan.platforms.common.templates import render_template
+from taoplan.platforms.local_docker import socket as docker_socket
+from taoplan.spec.platform_settings import LocalDockerConfig
+from taoplan.store.state import ServiceRecord
+
+if TYPE_CHECKING:
+    from taoplan.spec.config import ServiceSpec
+
+
+@dataclass
+class RunArgs:
+    """A parsed `docker run` command line: the single source of what apply asks Docker for."""
+
+    name: str = ""
+    image: str = ""
+    command: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+    init: bool = False
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    gpus: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    env_from_host: list[str] = field(default_factory=list)
+
+
+def parse_run_script(script: str) -> RunArgs:
+    """Parse the `docker run` line of run.sh (the flags our template emits) into RunArgs."""
+    # shlex keeps quoted text intact and yields "\n" for each backslash line continuation
+    argv = [token for token in shlex.split(script, comments=True) if token != "\n"]
+    if argv[:3] != ["exec", "docker", "run"]:
+        raise PlatformError(f"run.sh must start with 'exec docker run', got {' '.join(argv[:3])!r}")
+    args = RunArgs()
+    items = iter(argv[3:])
+    for token in items:
+        if not token.startswith("--"):
+            args.image = token
+            args.command = list(items)
+            break
+        if token in ("--detach", "--init"):
+            args.init = args.init or token == "--init"
+            continue
+        value = next(items)
+        if token == "--name":
+            args.name = value
+        elif token == "--label":
+            key, _, val = value.partition("=")
+            args.labels[key] = val
+        elif token == "--network":
+            args.network = value
+        elif token == "--publish":
+            host, _, container = value.rpartition(":")
+            args.ports[f"{container}/tcp"] = int(host)
+        elif token == "--tmpfs":
+            path, _, opts = value.partition(":")
+            args.tmpfs[path] = opts
+        elif token == "--gpus":
+            args.gpus = int(value)
+        elif token == "--env":
+            if "=" in value:
+                key, _, val = value.partition("=")
+                args.env[key] = val
+            else:
+                args.env_from_host.append(value)
+        else:
+            raise PlatformError(f"run.sh uses a flag apply does not understand: {token}")
+    if not args.name or not args.image:
+        raise PlatformError("run.sh names no container or no image")
+    return args
+
+
+class LocalDocker:
+    name: ClassVar[str] = "local-docker"
+    Config: ClassVar[type[BaseModel]] = LocalDockerConfig
+
+    def __init__(self, config: LocalDockerConfig, ctx: PlatformContext) -> None:
+        self.config = config
+        self.ctx = ctx
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+        self._image_locks: dict[str, threading.Lock] = {}
+        self._networks_seen: set[str] = set()  # known to be there in this run
+        self._images_seen: set[str] = set()
+
+    # ----------------------------------------------------------------------------- connection
+
+    @property
+    def base_url(self) -> str | None:
+        return self.config.docker_host or os.environ.get("DOCKER_HOST") or None
+
+    @property
+    def is_local(self) -> bool:
+        url = self.base_url
+        return url is None or url.startswith("unix://")
+
+    @property
+    def public_host(self) -> str:
+        """The host name at which published ports are reached."""
+        url = self.base_url
+        if self.is_local or not url:
+            return "localhost"
+        return urlparse(url).hostname or "localhost"
+
+    @property
+    def client(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                import docker  # heavy: imported only when a docker service is touched
+
+                try:
+                    if self.base_url:
+                        self._client = docker.DockerClient(
+                            base_url=self.base_url,
+                            use_ssh_client=self.base_url.startswith("ssh://"),
+                            max_pool_size=32,
+                        )
+                    else:
+                        self._client = docker.DockerClient(
+                            base_url="unix:///var/run/docker.sock", max_pool_size=32
+                        )
+                    self._client.ping()
+                except Exception as exc:  # noqa: BLE001 - every failure here means "unreachable"
+                    self._client = None
+                    where = self.base_url or "unix:///var/run/docker.sock"
+                    raise PlatformError(
+                        f"local-docker: cannot reach the Docker daemon at {where}: {_short(exc)}"
+                    ) from None
+            return self._client
+
+    # ----------------------------------------------------------------------------- planning facts
+
+    def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
+        if host_port is not None:
+            return False, f"fixed host_port {host_port}"
+        if self.config.gpus == "nvidia":
+            return False, f"the GPUs ({num_gpus}) cannot be held twice"
+        return True, ""
+
+    # ----------------------------------------------------------------------------- apply
+
+    def prepare(self, deployments: Sequence[Deployment], taken: set[int]) -> dict[str, Placement]:
+        used = set(taken) | self._published_ports()
+        used |= {d.host_port for d in deployments if d.host_port is not None}
+        out: dict[str, Placement] = {}
+        for d in deployments:
+            if d.host_port is not None:
+                out[d.job_id] = Placement(host_port=d.host_port)
+                continue
+            free = ports.claim if self.is_local else self._reserve_remote
+            port = ports.first_free(used, free=free, what="local-docker host port")
+            used.add(port)
+            out[d.job_id] = Placement(host_port=port)
+        return out
+
+    def _reserve_remote(self, port: int) -> bool:
+        return ports.reserve(port, scope=self.base_url or "local")
+
+    def render(self, deployment: Deployment, placement: Placement) -> list[Artifact]:
+        context = {
+            "d": deployment,
+            "p": placement,
+            "cfg": self.config,
+            "container_port": self.ctx.refs.service.container_port,
+        }
+        return [render_template(self.name, "run.sh.j2", context, mode=0o755)]
+
+    def start(self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]) -> Started:
+        from docker.errors import APIError, ImageNotFound
+        from docker.types import DeviceRequest
+
+        args = parse_run_script(next(a.content for a in artifacts if a.name == "run.sh"))
+        client = self.client
+        if args.network:
+            self._ensure_network(args.network)
+        self._ensure_image(args.image)
+        environment = dict(args.env)
+        for name in args.env_from_host:
+            if name not in os.environ:
+                raise PlatformError(f"secret {name} is not set in the environment")
+            environment[name] = os.environ[name]
+        try:
+            container = client.containers.create(
+                args.image,
+                command=args.command,
+                name=args.name,
+                labels=args.labels,
+                network=args.network,
+                ports=args.ports,
+                init=args.init,
+                tmpfs=args.tmpfs,
+                environment=environment,
+                device_requests=[DeviceRequest(count=args.gpus, capabilities=[["gpu"]])]
+                if args.gpus
+                else None,
+                detach=True,
+            )
+            container.start()
+        except ImageNotFound as exc:
+            raise PlatformError(
+                f"{deployment.service}: image {args.image} not found: {_short(exc)}"
+            ) from None
+        except APIError as exc:
+            raise PlatformError(
+                f"{deployment.service}: docker refused to start {args.name}: {_short(exc)}"
+            ) from None
+        port = placement.host_port
+        return Started(
+            host_url=f"http://{self.public_host}:{port}",
+            host_port=port,
+            docker_url=f"http://{args.name}:{self.ctx.refs.service.container_port}",
+        )
+
+    def _ensure_network(self, name: str) -> None:
+        """Create the network if missing; asked once per run, not once per container."""
+        from docker.errors import APIError
+
+        with self._setup_lock:
+            if name in self._networks_seen:
+                return
+            if not self.client.networks.list(names=[name]):
+                try:
+                    self.client.networks.create(
+                        name, driver="bridge", labels={labels.PROJECT: self.ctx.project}
+                    )
+                except APIError as exc:
+                    if "already exists" not in str(exc):
+                        raise PlatformError(
+                            f"local-docker: cannot create network {name}: {_short(exc)}"
+                        ) from None
+            self._networks_seen.add(name)
+
+    def _ensure_image(self, image: str) -> None:
+        """Make ``image`` present per the pull policy; once per image and run, whatever the number
+        of containers starting from it at once."""
+        with self._setup_lock:
+            lock = self._image_locks.setdefault(image, threading.Lock())
+        with lock:
+            if image not in self._images_seen:
+                self._fetch_image(image)
+                self._images_seen.add(image)
+
+    def _fetch_image(self, image: str) -> None:
+        from docker.errors import DockerException, ImageNotFound
+
+        policy = self.config.pull
+        if policy != "always":
+            try:
+                self.client.images.get(image)
+                return
+            except ImageNotFound:
+                if policy == "never":
+                    raise PlatformError(f"image {image} is not present and pull is 'never'") from None
+        try:
+            self.client.images.pull(image)
+        except DockerException as exc:
+            raise PlatformError(
+                f"image {image} is not present locally and could not be pulled: {_short(exc)}"
+            ) from None
+
+    def stop(self, record: ServiceRecord) -> None:
+        self.remove(record.job_id)
+
+    def remove(self, job_id: str) -> None:
+        from docker.errors import APIError, NotFound
+
+        try:
+            self.client.containers.get(job_id).remove(force=True)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code == 409 and "already in progress" in str(exc):
+                return
+            raise PlatformError(f"local-docker: cannot remove {job_id}: {_short(exc)}") from None
+
+    # ----------------------------------------------------------------------------- observe
+
+    def observe(self) -> dict[str, Observation]:
+        out = {}
+        for attrs in self._list_containers(all=True, label_filters=[f"{labels.PROJECT}={self.ctx.project}"]):
+            obs = _observation(attrs)
+            if obs is not None:
+                out[obs.job_id] = obs
+        return out
+
+    def probe(self, job_id: str) -> Observation:
+        from docker.errors import NotFound
+
+        try:
+            attrs = self.client.api.inspect_container(job_id)
+        except NotFound:
+            return Observation(job_id=job_id, service="", status="missing")
+        state = attrs.get("State", {})
+        status = state.get("Status", "")
+        return _labelled(
+            attrs.get("Config", {}).get("Labels") or {},
+            status,
+            exit_code=state.get("ExitCode") if _STATUS.get(status) == "exited" else None,
+            detail=status,
+            job_id=job_id,
+        )
+
+    def _list_containers(self, *, all: bool, label_filters: list[str]) -> list[dict[str, Any]]:
+        """Container summaries; over the local socket directly when there is one (no SDK import)."""
+        path = docker_socket.socket_path(self.base_url)
+        where = self.base_url or f"unix://{docker_socket.DEFAULT_SOCKET}"
+        try:
+            if path is not None:
+                return docker_socket.list_containers(path, all=all, labels=label_filters)
+            listed = self.client.containers.list(all=all, sparse=True, filters={"label": label_filters})
+            return [c.attrs for c in listed]
+        except OSError as exc:
+            raise PlatformError(
+                f"local-docker: cannot reach the Docker daemon at {where}: {_short(exc)}"
+            ) from None
+        except PlatformError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an answer that is not a container list, from either path
+            raise PlatformError(
+                f"local-docker: the Docker daemon at {where} did not list containers: {_short(exc)}"
+            ) from None
+
+    def _published_ports(self) -> set[int]:
+        ports: set[int] = set()
+        for attrs in self._list_containers(all=False, label_filters=[]):
+            for p in attrs.get("Ports") or []:
+                if p.get("PublicPort"):
+                    ports.add(int(p["PublicPort"]))
+        return ports
+
+    def warm(self, writing: bool = False) -> None:
+        if writing or docker_socket.socket_path(self.base_url) is None:
+            import docker  # noqa: F401 - imports are not safe to race from threads
+
+    def dry_run(
+        self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]
+    ) -> list[str]:
+        """run.sh must parse into a request this platform understands; Docker has no server-side dry run."""
+        try:
+            parse_run_script(next(a.content for a in artifacts if a.name == "run.sh"))
+        except PlatformError as exc:
+            return [f"{deployment.service}: {exc.message}"]
+        return []
+
+    def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
+        return ()
+
+    def endpoint(self, record: ServiceRecord, reopen: bool = True) -> Endpoint:
+        if not record.host_url:
+            raise PlatformError(f"{record.name}: no endpoint recorded")
+        return Endpoint(record.host_url)
+
+    def logs(self, record: ServiceRecord, tail: int, follow: bool) -> Iterator[str]:
+        from docker.errors import NotFound
+
+        try:
+            container = self.client.containers.get(record.job_id)
+        except NotFound:
+            raise PlatformError(f"{record.name}: container {record.job_id} does not exist") from None
+        if not follow:
+            text = container.logs(tail=tail).decode("utf-8", "replace")
+            yield from text.splitlines()
+            return
+        buffer = ""
+        for chunk in container.logs(tail=tail, stream=True, follow=True):
+            buffer += chunk.decode("utf-8", "replace")
+            *lines, buffer = buffer.split("\n")
+            yield from lines
+        if buffer:
+            yield buffer
+
+    def doctor(self, deployments: Sequence[Deployment]) -> list[Check]:
+        where = self.base_url or "unix:///var/run/docker.sock"
+        try:
+            info = self.client.info()
+        except PlatformError as exc:
+            return [Check("docker daemon", False, exc.message)]
+        checks = [Check("docker daemon", True, f"{where}: Docker {info.get('ServerVersion')}")]
+        if self.config.gpus == "none":
+            checks.append(Check("GPU runtime", True, "gpus: none (no GPU devices passed)"))
+        else:
+            runtimes = info.get("Runtimes") or {}
+            ok = "nvidia" in runtimes or bool(info.get("CDISpecDirs"))
+            checks.append(
+                Check(
+                    "GPU runtime",
+                    ok,
+                    "nvidia runtime present"
+                    if ok
+                    else "no nvidia runtime: install the NVIDIA Container Toolkit, or set gpus: none",
+                )
+            )
+        return checks
+
+
+_STATUS = {
+    "created": "pending",
+    "restarting": "running",
+    "running": "running",
+    "paused": "running",
+    "exited": "exited",
+    "dead": "exited",
+    "removing": "exited",
+}
+
+
+def _observation(attrs: dict[str, Any]) -> Observation | None:
+    """An observation from a container list entry (the API's summary shape)."""
+    lbl = attrs.get("Labels") or {}
+    if not lbl.get(labels.JOB_ID):
+        return None
+    match = re.match(r"Exited \((-?\d+)\)", attrs.get("Status") or "")
+    port = next((int(p["PublicPort"]) for p in attrs.get("Ports") or [] if p.get("PublicPort")), None)
+    return _labelled(
+        lbl,
+        attrs.get("State", ""),
+        exit_code=int(match.group(1)) if match else None,
+        detail=attrs.get("Status") or "",
+        host_port=port,
+    )
+
+
+def _labelled(
+    lbl: dict[str, str],
+    docker_status: str,
+    *,
+    exit_code: int | None,
+    detail: str,
+    host_port: int | None = None,
+    job_id: str | None = None,
+) -> Observation:
+    """What our labels and Docker's status word say about one container."""
+    return Observation(
+        job_id=job_id or lbl.get(labels.JOB_ID, ""),
+        service=lbl.get(labels.SERVICE, ""),
+        status=_STATUS.get(docker_status, "running"),
+        spec_hash=lbl.get(labels.SPEC_HASH),
+        lineage=lbl.get(labels.LINEAGE),
+        exit_code=exit_code,
+        detail=detail,
+        host_port=host_port,
+    )
+
+
+def _short(exc: BaseException) -> str:
+    """The part of a docker SDK error a user can act on (the OS error, else its first line)."""
+    text = str(getattr(exc, "explanation", None) or exc).strip()
+    os_error = re.search(r"\[Errno -?\d+\] ([^'\")]+)|(No such file or directory|Connection refused)", text)
+    if os_error:
+        return (os_error.group(1) or os_error.group(2)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+PLATFORM = LocalDocker

@@ -1,0 +1,60 @@
+"""Desired state: the services file resolved into what each service should be (pure; env passed in)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from taoplan.common import hashing
+from taoplan.common.perf import paused_gc
+from taoplan.spec.config import ServicesConfig, ServiceSpec
+from taoplan.spec.references import References, ResolvedImage, resolve_image
+
+
+@dataclass(frozen=True)
+class Desired:
+    name: str
+    spec: ServiceSpec
+    spec_dict: dict[str, Any]
+    spec_hash: str
+    image: str
+    image_rule: str
+    platform_config: dict[str, Any]
+
+    @property
+    def platform(self) -> str:
+        return self.spec.platform
+
+    def comparable(self) -> dict[str, Any]:
+        """What a replace reason is computed from: the spec, the image and the platform settings."""
+        return {**self.spec_dict, "image": self.image, "platform_settings": self.platform_config}
+
+
+def build_desired(config: ServicesConfig, refs: References, environ: Mapping[str, str]) -> dict[str, Desired]:
+    with paused_gc():
+        return _build(config, refs, environ)
+
+
+def _build(config: ServicesConfig, refs: References, environ: Mapping[str, str]) -> dict[str, Desired]:
+    out: dict[str, Desired] = {}
+    platform_dicts = {name: cfg.model_dump(mode="json") for name, cfg in config.platforms.items()}
+    platform_texts = {name: hashing.canonical(d) for name, d in platform_dicts.items()}
+    images: dict[tuple[str, str | None], ResolvedImage] = {}  # resolve once per (arch, image)
+    for name, spec in config.services.items():
+        key = (spec.network_arch, spec.image)
+        if key not in images:
+            images[key] = resolve_image(spec.network_arch, spec.image, refs, environ)
+        resolved = images[key]
+        spec_dict = spec.model_dump(mode="json")
+        platform_config = platform_dicts[spec.platform]
+        out[name] = Desired(
+            name=name,
+            spec=spec,
+            spec_dict=spec_dict,
+            spec_hash=hashing.spec_hash(spec_dict, resolved.image, platform_texts[spec.platform]),
+            image=resolved.image,
+            image_rule=resolved.rule,
+            platform_config=platform_config,
+        )
+    return out

@@ -1,0 +1,105 @@
+"""state.json: what taoplan has recorded about each service. Versioned, serial-numbered, atomic, 0600."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from taoplan.common import fsutil
+from taoplan.errors import ConfigError
+
+FORMAT_VERSION = 1
+STATE_FILE = "state.json"
+
+
+class ServiceRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    job_id: str
+    platform: str
+    network_arch: str
+    spec: dict[str, Any]
+    spec_hash: str
+    artifact_hash: str | None = None
+    image: str
+    image_rule: str
+    host_url: str | None = None
+    host_port: int | None = None
+    docker_url: str | None = None
+    platform_job_id: str | None = None
+    started_at: str | None = None
+    ready_at: str | None = None
+    # creating | starting | ready | failed | exited | missing
+    status: str = "creating"
+    readiness: str | None = None  # the last readiness reason or failure message
+    protect: bool = False
+    extra: dict[str, Any] = {}
+
+
+class State(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format_version: int = FORMAT_VERSION
+    serial: int = 0
+    lineage: str
+    project: str | None = None
+    services: dict[str, ServiceRecord] = {}
+
+    @classmethod
+    def new(cls) -> State:
+        return cls(lineage=str(uuid.uuid4()))
+
+
+def default_state_dir(services_file: Path, override: str | None = None) -> Path:
+    chosen = override or os.environ.get("TAOPLAN_STATE_DIR")
+    return Path(chosen) if chosen else services_file.resolve().parent / ".taoplan"
+
+
+class StateStore:
+    """Reads and writes state.json in a private state directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.path = directory / STATE_FILE
+
+    def ensure_dir(self) -> Path:
+        return fsutil.ensure_private_dir(self.dir)
+
+    def load(self) -> State:
+        fsutil.refuse_symlink(self.dir)
+        text = fsutil.read_text(self.path)
+        if text is None:
+            return State.new()
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{self.path}:{exc.lineno}:{exc.colno}: state file is not valid JSON: {exc.msg}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{self.path}:1:1: state file is not a JSON object")
+        version = raw.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ConfigError(
+                f"{self.path}: state format_version {version!r} is not supported (expected {FORMAT_VERSION})"
+            )
+        try:
+            return State.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(
+                f"{self.path}: state file is damaged at {'.'.join(map(str, err['loc']))}: {err['msg']}"
+            ) from None
+
+    def write(self, state: State) -> State:
+        """Persist ``state`` with the next serial; returns the written state."""
+        self.ensure_dir()
+        state.serial += 1
+        fsutil.atomic_write(self.path, state.model_dump_json(indent=2, exclude_none=False) + "\n")
+        return state
