@@ -84,6 +84,17 @@ wait_for() {
   done
 }
 
+# wait_while_alive NAME SECONDS CMD...: like wait_for, but gives up as soon as NAME has died.
+wait_while_alive() {
+  local name=$1 t=$2; shift 2
+  local deadline=$(( $(date +%s) + t ))
+  until "$@" >/dev/null 2>&1; do
+    pid_alive "$name" || return 1
+    (( $(date +%s) < deadline )) || return 1
+    sleep 0.25
+  done
+}
+
 vdocker() { docker -H "unix://$SOCK" "$@"; }
 
 # ----------------------------------------------------------- processes ----
@@ -107,9 +118,13 @@ start_in_ns() {
   mkdir -p "$PIDS" "$LOGS"
   printf '=== %s starting: %s\n' "$(date -Is)" "$*" >>"$LOGS/$name.out"
   setsid ip netns exec "$NS" "$@" >>"$LOGS/$name.out" 2>&1 </dev/null 9>&- &
-  echo $! >"$PIDS/$name"
-  sleep 0.2
-  pid_alive "$name" && return 0
+  local pid=$! i
+  echo "$pid" >"$PIDS/$name"
+  for ((i = 0; i < 30; i++)); do  # the wrapper execs the daemon: wait until /proc/PID/exe is it
+    pid_alive "$name" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
   tail -n 20 "$LOGS/$name.out" >&2
   die "$name exited at once; see $LOGS/$name.out"
 }
@@ -245,6 +260,20 @@ net_up() {
   ip netns exec "$NS" ip link set "$VM_IF" up
 }
 
+# `ip netns exec` mounts a fresh /sys, which hides the host's /sys/fs/cgroup mounts ("Devices
+# cgroup isn't mounted"). The wrapper mounts the same hierarchies again, from the host's list,
+# inside that mount namespace, then execs dockerd (so $! stays dockerd's PID).
+write_cgroup_wrapper() {
+  {
+    echo '#!/bin/sh'
+    echo 'set -e'
+    echo 'mountpoint -q /sys/fs/cgroup || mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup'
+    awk '$2 ~ "^/sys/fs/cgroup/" && ($3 == "cgroup" || $3 == "cgroup2") {
+           printf "mkdir -p %s; mountpoint -q %s || mount -t %s -o %s %s %s\n", $2, $2, $3, $4, $1, $2 }' /proc/mounts
+    echo 'exec "$@"'
+  } | write_if_changed "$ETC/with-cgroups.sh" 0755 || true
+}
+
 start_dockerd() {
   if pid_alive dockerd; then
     if (( ! DOCKERD_CHANGED )) && probe_dockerd; then return 1; fi
@@ -255,10 +284,11 @@ start_dockerd() {
   local cp="$RUN/exec/containerd/containerd.pid"
   if [[ -s $cp ]] && ! kill -0 "$(<"$cp")" 2>/dev/null; then rm -f "$cp"; fi
   rm -f "$SOCK" "$RUN/dockerd.pid"
-  start_in_ns dockerd "$(command -v dockerd)" --config-file "$ETC/daemon.json" \
+  write_cgroup_wrapper
+  start_in_ns dockerd /bin/sh "$ETC/with-cgroups.sh" "$(command -v dockerd)" --config-file "$ETC/daemon.json" \
     --data-root "$LAB/docker" --exec-root "$RUN/exec" --pidfile "$RUN/dockerd.pid" \
     -H "unix://$SOCK" -G "$VM_GROUP" --bip "$BIP" --cgroup-parent /taoplan-brev
-  wait_for "$TIMEOUT" probe_dockerd || { tail -n 20 "$LOGS/dockerd.out" >&2; die "VM dockerd does not answer on $SOCK"; }
+  wait_while_alive dockerd "$TIMEOUT" probe_dockerd || { tail -n 20 "$LOGS/dockerd.out" >&2; die "VM dockerd does not answer on $SOCK"; }
 }
 
 start_sshd() {
@@ -268,7 +298,7 @@ start_sshd() {
   fi
   /usr/sbin/sshd -t -f "$ETC/sshd_config" 2>"$LOGS/sshd-test.log" || { cat "$LOGS/sshd-test.log" >&2; die "sshd_config invalid"; }
   start_in_ns sshd /usr/sbin/sshd -D -f "$ETC/sshd_config" -E "$LOGS/sshd.log"
-  wait_for "$TIMEOUT" probe_sshd || { tail -n 20 "$LOGS/sshd.log" >&2; die "ssh $VM_USER@$VM_IP 'docker info' does not work"; }
+  wait_while_alive sshd "$TIMEOUT" probe_sshd || { tail -n 20 "$LOGS/sshd.log" >&2; die "ssh $VM_USER@$VM_IP 'docker info' does not work"; }
 }
 
 load_image() {
