@@ -189,7 +189,7 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def kproject(kubeconfig: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """A project folder and a namespace of its own; both cleaned up afterwards."""
-    from taoplan.platforms.kubernetes.platform import close_forwarder, forward_spec
+    from taoplan.platforms.kubernetes.forward import close_forwarder, forward_spec
 
     folder = tmp_path / f"k{uuid.uuid4().hex[:8]}"
     folder.mkdir()

@@ -16,19 +16,15 @@ from pydantic import ValidationError
 
 from taoplan import labels
 from taoplan.platforms.base import Deployment, Placement, PlatformContext
-from taoplan.platforms.kubernetes.platform import (
-    REDACTED,
-    Kubernetes,
-    KubernetesConfig,
-    capacity,
-    eligible,
-    forward_spec,
-    object_name,
-    parse_forward_spec,
-    pod_state,
-)
+from taoplan.platforms.kubernetes.capacity import capacity, eligible
+from taoplan.platforms.kubernetes.forward import forward_spec, parse_forward_spec
+from taoplan.platforms.kubernetes.names import object_name
+from taoplan.platforms.kubernetes.objects import REDACTED
+from taoplan.platforms.kubernetes.platform import Kubernetes
+from taoplan.platforms.kubernetes.pods import pod_state
 from taoplan.spec import payload
 from taoplan.spec.config import ServiceSpec
+from taoplan.spec.platform_settings import KubernetesConfig
 from taoplan.spec.references import load_references
 
 REFS = load_references()
