@@ -190,9 +190,10 @@ def validate_spec(
     for tok in spec.get("api_tokens") or []:
         ref = (tok.get("value_from") or {}).get("token_name_ref")
         if ref is not None and ref not in secrets:
-            raise bad(f"secret {ref!r} referenced by api_tokens not found")
+            # Not "api_tokens": the SDK redacts a whole error body that names that field.
+            raise bad(f"secret {ref!r} referenced by an endpoint token not found")
         if ref is None and not tok.get("value"):
-            raise bad("every spec.api_tokens item needs a value or value_from.token_name_ref")
+            raise bad("every endpoint token needs a value or value_from.token_name_ref")
     return node_groups[gid], shape
 
 

@@ -103,7 +103,8 @@ class Deployment:
             shm_size=f"{int(shm)}m" if shm else None,
         )
         self.container.reload()
-        self.host_port = int(self.container.ports[f"{cport}/tcp"][0]["HostPort"])
+        bound = (self.container.ports or {}).get(f"{cport}/tcp")  # empty when it exited at once
+        self.host_port = int(bound[0]["HostPort"]) if bound else None
         self.pending_reason, self.ever_ready, self.started_at = None, False, now_ms()
         self.event("Normal", "Started")
 
@@ -151,7 +152,7 @@ class Deployment:
             self.terminations.append(self._termination(code, tail))
             self.event("Warning", "BackOff")
             return
-        self.last_probe = self.probe()
+        self.last_probe = self.probe() if self.host_port else (0, "no port")
         if self.last_probe[0] == 200:
             self.ever_ready = True
 

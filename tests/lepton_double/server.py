@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import subprocess
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,6 +62,7 @@ class Double:
     ):
         self.ws, self.token, self.new_api = workspace_id, token, new_api
         self.instance = uuid.uuid4().hex[:10]
+        self.docker_host = docker_host
         self.dk = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
         self.lock = threading.RLock()
         self.secrets: dict[str, str] = {}
@@ -213,6 +216,8 @@ class Double:
             raise ApiError(404, "NotFound", f"no route {h.command} {sub}")
         except ApiError as err:
             _reply(h, err.status, err.body())
+        except Exception as exc:  # a bug of the double or Docker trouble: the API's 500 shape
+            _reply(h, 500, {"code": "InternalError", "message": f"{type(exc).__name__}: {exc}"})
 
     def get_workspace(self, **_: Any) -> dict[str, Any]:
         return workspace_info(self.ws, self.new_api, len(self.deployments), len(self.secrets))
@@ -281,17 +286,36 @@ class Double:
             if rid != dep.replica_id:
                 raise ApiError(404, "ReplicaNotFound", f"replica {rid!r} not found")
             container = dep.container
+        # Chunked, as the SDK needs: get_log reads iter_content(chunk_size=None), which on a body
+        # without chunked framing blocks until the connection closes (requests/urllib3 read(amt=None)).
+        h.protocol_version = "HTTP/1.1"
+        h.close_connection = True
         h.send_response(200)
         h.send_header("Content-Type", "text/plain; charset=utf-8")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("Connection", "close")
         h.end_headers()
         if container is None:
+            h.wfile.write(b"0\r\n\r\n")
             return
+        env = {**os.environ, **({"DOCKER_HOST": self.docker_host} if self.docker_host else {})}
+        proc = subprocess.Popen(
+            ["docker", "logs", "--follow", container.id],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         try:
-            for chunk in container.logs(stream=True, follow=True):
-                h.wfile.write(chunk)
+            while chunk := os.read(proc.stdout.fileno(), 65536):  # type: ignore[union-attr]
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 h.wfile.flush()
-        except (OSError, docker.errors.APIError):
-            pass
+            h.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client went away
+        finally:
+            proc.kill()
+            proc.wait()
 
     def list_secrets(self, **_: Any) -> list[dict[str, Any]]:
         return [{"name": n} for n in sorted(self.secrets)]  # value is write-only (types/secret.py)
