@@ -190,8 +190,8 @@ def stats(file: Path, state_dir: str | None, since: str | None, as_json: bool) -
     from taoplan.cli import views as output
     from taoplan.store.registry import Registry
     from taoplan.store.state import StateStore, default_state_dir
-    from taoplan.traffic import requestlog
     from taoplan.traffic import stats as st
+    from taoplan.traffic.log import open_store
     from taoplan.traffic.request.routing import targets_from_registry, targets_from_state
 
     now = datetime.now(timezone.utc)
@@ -203,8 +203,8 @@ def stats(file: Path, state_dir: str | None, since: str | None, as_json: bool) -
     live = {t.job_id: st.LiveJob(t.job_id, t.name, t.platform, t.num_gpus, t.started_at) for t in running}
     pricing = _pricing(file)
     gpu_hour = {k: v.gpu_hour for k, v in (pricing or {}).items()}
-    log_path = store.dir / requestlog.LOG_FILE
-    records, bad = requestlog.read(log_path)
+    with open_store(store.dir) as log:
+        records = [row.to_record() for row in log.rows(start.timestamp() if start else None)]
     result = st.summarize(
         records,
         live=live,
@@ -213,8 +213,6 @@ def stats(file: Path, state_dir: str | None, since: str | None, as_json: bool) -
         now=now,
         since=start,
     )
-    if bad:
-        click.echo(f"Warning: skipped {bad} unreadable line(s) of {log_path}", err=True)
     if as_json:
         doc = {
             "now": now.isoformat(),

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 from taoplan.common.perf import paused_gc
 from taoplan.errors import ConfigError
 from taoplan.spec import platform_settings, yamlsrc
+from taoplan.spec.gateway_settings import GatewaySettings
 from taoplan.spec.references import References
 
 SERVICE_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -35,6 +36,8 @@ class Readiness(_Strict):
 
 class Pricing(_Strict):
     gpu_hour: Annotated[float, Field(ge=0)]
+    prompt_token: Annotated[float, Field(ge=0)] | None = None  # per prompt token, when billed so
+    completion_token: Annotated[float, Field(ge=0)] | None = None
 
 
 class ServiceSpec(_Strict):
@@ -193,6 +196,7 @@ class FileModel(_Strict):
     platforms: dict[str, dict[str, Any] | None] = {}
     services: dict[str, dict[str, Any] | None]
     pricing: dict[str, Pricing] = {}
+    gateway: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,7 @@ class ServicesConfig:
     platforms: dict[str, BaseModel]
     pricing: dict[str, Pricing]
     source: yamlsrc.Source
+    gateway: GatewaySettings = GatewaySettings()
 
     def platform_config(self, name: str) -> BaseModel:
         return self.platforms[name]
@@ -324,6 +329,7 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
 
     _check_ports(services, top.services, errors)
     platform_configs = _load_platform_configs(top, services, errors)
+    gateway = _load_gateway(top, errors)
     errors.raise_if_any()
     return ServicesConfig(
         path=path,
@@ -332,6 +338,7 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
         platforms=platform_configs,
         pricing=top.pricing,
         source=source,
+        gateway=gateway,
     )
 
 
@@ -382,6 +389,16 @@ def _load_platform_configs(
         if spec.platform not in configs and platform_settings.is_available(spec.platform):
             configs[spec.platform] = platform_settings.CATALOG[spec.platform]()
     return configs
+
+
+def _load_gateway(top: FileModel, errors: _Errors) -> GatewaySettings:
+    try:
+        return GatewaySettings.model_validate(top.gateway or {})
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = err["loc"] or ("listen",)  # the one cross-field rule: listen with auth: none
+            errors.add(("gateway", *loc), _message(err, GatewaySettings.model_fields))
+        return GatewaySettings()
 
 
 def _scan_for_secret_values(source: yamlsrc.Source, refs: References, errors: _Errors) -> None:

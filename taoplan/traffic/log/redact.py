@@ -1,8 +1,7 @@
-"""The request log: one JSON line per request at <state dir>/requests.jsonl (append-only, 0600).
-
-A line says who asked which service, how it went and how long it took. It holds no prompt or reply
-unless the caller asked for --log-content, and never a secret: known credential values and patterns
-are redacted from every string before the line is written.
+"""What a request row may hold: who the caller is, and no secret ever. Known credential values
+(references' secret_names and secret-looking environment variables) and credential patterns are
+redacted from every string before a row is written. ``build_row`` turns one `taoplan request` /
+client exchange into its row; the gateway builds its own rows and scrubs content with ``Redactor``.
 """
 
 from __future__ import annotations
@@ -13,22 +12,22 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taoplan.common import fsutil
+from taoplan.traffic.log.rows import RequestRow, new_request_id
 
 if TYPE_CHECKING:
     from taoplan.spec.references import References
     from taoplan.traffic.request import Exchange, Prepared, Session
 
-LOG_FILE = "requests.jsonl"
-FORMAT = 1
 # Environment variables whose values are treated as secrets besides references' secret_names.
 SECRETISH_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)", re.IGNORECASE)
 MIN_SECRET_LEN = 6
 REDACTED = "[REDACTED]"
+# taoplan's own gateway keys, wherever they would appear
+KEY_PATTERN = re.compile(r"tp-[A-Za-z0-9_-]{32}")
 
 
 def resolve_caller(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -60,7 +59,7 @@ class Redactor:
             for name, value in env.items()
             if (name in names or SECRETISH_NAME.search(name)) and len(value) >= MIN_SECRET_LEN
         }
-        patterns = tuple(re.compile(p) for p in refs.service.secret_value_patterns)
+        patterns = tuple(re.compile(p) for p in refs.service.secret_value_patterns) + (KEY_PATTERN,)
         # longest first, so a secret that contains another is replaced whole
         return cls(tuple(sorted(values, key=len, reverse=True)), patterns)
 
@@ -80,31 +79,19 @@ class Redactor:
             return [self.scrub(v) for v in data]
         return data
 
+    def row(self, row: RequestRow) -> RequestRow:
+        """The row with every string field scrubbed (in place; returned for chaining)."""
+        for name, value in vars(row).items():
+            if isinstance(value, (str, dict)):
+                setattr(row, name, self.scrub(value))
+        return row
 
-def build_record(session: Session, prepared: Prepared, ex: Exchange) -> dict[str, Any]:
-    """The log line for one request (pure)."""
+
+def build_row(session: Session, prepared: Prepared, ex: Exchange) -> RequestRow:
+    """The row for one request of `taoplan request` or the client (pure; not yet redacted)."""
     target = session.target
     answer = ex.answer
-    record: dict[str, Any] = {
-        "format": FORMAT,
-        "time": datetime.fromtimestamp(ex.started, timezone.utc).isoformat(timespec="milliseconds"),
-        "service": target.name,
-        "job_id": target.job_id,
-        "arch": target.arch,
-        "platform": target.platform,
-        "num_gpus": target.num_gpus,
-        "started_at": target.started_at,
-        "caller": session.caller,
-        "via": session.via,
-        "status": ex.status,
-        "error_type": (answer.error_type or None) if answer is not None and answer.kind != "ok" else None,
-        "transport_error": ex.transport_error,
-        "latency_ms": round(ex.latency_ms, 3),
-        "wait_ms": round(ex.wait_ms, 3),
-        "attempts": ex.attempts,
-        "request_bytes": ex.request_bytes,
-        "response_bytes": ex.response_bytes,
-    }
+    content: dict[str, Any] | None = None
     if session.log_content:
         from taoplan.traffic.request.media import data_uri_summary, decode_data_uri
         from taoplan.traffic.request.reply import reply_content
@@ -114,24 +101,46 @@ def build_record(session: Session, prepared: Prepared, ex: Exchange) -> dict[str
         if reply is not None:
             decoded = decode_data_uri(reply)
             content["response"] = data_uri_summary(decoded[0], len(decoded[1])) if decoded else reply
-        record["content"] = content
-    return record
+    usage = ex.body.get("usage") if isinstance(ex.body, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+
+    def tokens(name: str) -> int | None:
+        value = usage.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return RequestRow(
+        request_id=new_request_id(),
+        time=ex.started,
+        caller=session.caller,
+        end_user=None,
+        service=target.name,
+        job_id=target.job_id,
+        platform=target.platform,
+        arch=target.arch,
+        num_gpus=target.num_gpus,
+        started_at=target.started_at,
+        via=session.via,
+        status=ex.status or 0,
+        error_type=(answer.error_type or None) if answer is not None and answer.kind != "ok" else None,
+        latency_ms=round(ex.latency_ms, 3),
+        upstream_ms=round(ex.latency_ms, 3) if ex.status is not None else None,
+        ttft_ms=None,
+        prompt_tokens=tokens("prompt_tokens"),
+        completion_tokens=tokens("completion_tokens"),
+        total_tokens=tokens("total_tokens"),
+        bytes_in=ex.request_bytes,
+        bytes_out=ex.response_bytes,
+        cost=None,
+        defaulted=None,
+        content=content,
+        wait_ms=round(ex.wait_ms, 3),
+        attempts=ex.attempts,
+        transport_error=ex.transport_error,
+    )
 
 
-class RequestLog:
-    def __init__(self, state_dir: Path, refs: References) -> None:
-        self.dir = state_dir
-        self.path = state_dir / LOG_FILE
-        self.refs = refs
-
-    def append(self, session: Session, prepared: Prepared, ex: Exchange) -> None:
-        record = Redactor.from_environ(self.refs).scrub(build_record(session, prepared, ex))
-        fsutil.ensure_private_dir(self.dir)
-        fsutil.append_line(self.path, json.dumps(record, ensure_ascii=False), sync=False)
-
-
-def read(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Every readable line of a request log, and how many lines could not be read."""
+def read_jsonl(path: Path) -> tuple[list[tuple[dict[str, Any], str]], int]:
+    """Every readable line of an old requests.jsonl with its text, and how many could not be read."""
     text = fsutil.read_text(path)
     if text is None:
         return [], 0
@@ -143,7 +152,7 @@ def read(path: Path) -> tuple[list[dict[str, Any]], int]:
             bad += 1
             continue
         if isinstance(data, dict) and isinstance(data.get("time"), str):
-            records.append(data)
+            records.append((data, line))
         else:
             bad += 1
     return records, bad

@@ -1,4 +1,4 @@
-"""One request end to end: find the service and its endpoint, send, log one line, explain failures.
+"""One request end to end: find the service and its endpoint, send, log one row, explain failures.
 
 This is the edge where state, the registry, platforms and the request log are read or written;
 everything it calls on either side (routing, body rules, reply rules) stays pure.
@@ -18,8 +18,8 @@ from taoplan.traffic.request.send import Exchange, OnWait, Post, asend, send
 if TYPE_CHECKING:
     from taoplan.spec.references import References
     from taoplan.store.state import State
+    from taoplan.traffic.log import RequestStore
     from taoplan.traffic.request.body import Prepared
-    from taoplan.traffic.requestlog import RequestLog
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Session:
     refs: References
     target: Target
     url: str
-    log: RequestLog
+    log: RequestStore
     caller: str
     via: str = "cli"
     log_content: bool = False
@@ -54,7 +54,7 @@ def open_session(
     from taoplan.spec.references import load_references
     from taoplan.store.registry import Registry
     from taoplan.store.state import StateStore, default_state_dir
-    from taoplan.traffic.requestlog import RequestLog, resolve_caller
+    from taoplan.traffic.log import open_store, resolve_caller
 
     refs = load_references()
     store = StateStore(default_state_dir(file, state_dir))
@@ -69,7 +69,7 @@ def open_session(
         valid_archs=refs.request.archs,
     )
     url = _endpoint(file, state_dir, state, target)
-    log = RequestLog(store.dir, refs)
+    log = open_store(store.dir)
     return Session(refs, target, url, log, resolve_caller(caller), via, log_content)
 
 
@@ -105,7 +105,10 @@ def _post(
 
 def _finish(session: Session, prepared: Prepared, post: Post, ex: Exchange) -> dict[str, Any]:
     """Log the exchange, then return the reply body or raise the one-line reason it failed."""
-    session.log.append(session, prepared, ex)
+    from taoplan.traffic.log import Redactor, build_row
+
+    session.log.write(Redactor.from_environ(session.refs).row(build_row(session, prepared, ex)))
+    session.log.flush()  # a command or script may exit right after its request
     if ex.transport_error is not None:
         raise RequestError(f"cannot reach {session.target.who} at {session.url}: {ex.transport_error}")
     assert ex.answer is not None

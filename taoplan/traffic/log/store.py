@@ -1,0 +1,250 @@
+"""The request store: rows are queued by ``write`` and committed by one background thread.
+
+The writer waits at most ``FLUSH_INTERVAL`` for the first queued row, then commits everything
+queued in one transaction, so a row is in the database within about 100 ms of ``write`` and a
+``kill -9`` loses at most that much. ``flush`` (the SIGTERM path) waits for the queue to be
+committed. The same thread deletes rows older than the retention in batches of ``prune_batch``
+rows, at most once a minute, between commits of new rows: never on the request path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taoplan.traffic.log.backend import Engine
+from taoplan.traffic.log.rows import COLUMNS, RequestRow, from_jsonl, from_params, to_params
+
+if TYPE_CHECKING:
+    from taoplan.spec.config import Pricing
+    from taoplan.traffic.log.keys import KeyStore
+    from taoplan.traffic.stats import LiveJob
+
+FLUSH_INTERVAL = 0.05  # seconds the writer waits for a first row; a commit follows at once
+PRUNE_EVERY = 60.0
+PRUNE_BATCH = 1000
+OLD_LOG = "requests.jsonl"
+
+_INSERT = (
+    f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+
+
+class _Flush:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class RequestStore:
+    """Thread-safe. ``keys`` is the key store on the same database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        retention: float | None = None,
+        pricing: Mapping[str, Pricing] | None = None,
+        live: Callable[[], Mapping[str, LiveJob]] | None = None,
+    ) -> None:
+        from taoplan.traffic.log.keys import KeyStore
+
+        self.engine = engine
+        self.retention = retention
+        self.prune_batch = PRUNE_BATCH
+        self.pricing: Mapping[str, Pricing] = pricing or {}
+        self.live = live  # what still runs, for the uptime of live jobs in spent()
+        self._lock = threading.Lock()  # guards self._conn (reads, keys, admission)
+        self._conn = engine.connect()
+        engine.create_schema(self._conn)
+        self._queue: queue.SimpleQueue[RequestRow | _Flush | None] = queue.SimpleQueue()
+        self._closed = False
+        self._last_prune = 0.0
+        self._pruning = False
+        self.keys: KeyStore = KeyStore(self)
+        self._writer = threading.Thread(target=self._run, name="taoplan-request-log", daemon=True)
+        self._writer.start()
+
+    # ------------------------------------------------------------------------------- writing
+
+    def write(self, row: RequestRow) -> None:
+        """Queue one row; it is committed within about 100 ms. Never blocks on the database."""
+        self._queue.put(row)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Return once every row written before this call is committed."""
+        if not self._writer.is_alive():
+            return
+        marker = _Flush()
+        self._queue.put(marker)
+        marker.done.wait(timeout)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.flush()
+        self._queue.put(None)
+        self._writer.join(30)
+        with self._lock, contextlib.suppress(Exception):
+            self._conn.close()
+
+    def __enter__(self) -> RequestStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        conn = self.engine.connect()
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=FLUSH_INTERVAL)
+                except queue.Empty:
+                    self._maybe_prune(conn)
+                    continue
+                batch: list[RequestRow] = []
+                markers: list[_Flush] = []
+                stop = False
+                item: RequestRow | _Flush | None = first
+                while True:
+                    if item is None:
+                        stop = True
+                    elif isinstance(item, _Flush):
+                        markers.append(item)
+                    else:
+                        batch.append(item)
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._commit(conn, batch)
+                for marker in markers:
+                    marker.done.set()
+                if stop:
+                    return
+                self._maybe_prune(conn)
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _commit(self, conn: Any, batch: list[RequestRow]) -> None:
+        params = [to_params(r) for r in batch]
+        for attempt in range(3):
+            try:
+                self._insert(conn, params)
+                return
+            except Exception as exc:  # a busy or lost database: retry, then say so, never crash
+                if attempt == 2:
+                    print(f"taoplan: request log: {len(batch)} row(s) not written: {exc}", file=sys.stderr)
+                time.sleep(0.1 * (attempt + 1))
+
+    def _insert(self, conn: Any, params: list[tuple[Any, ...]]) -> None:
+        statement = self.engine.sql(_INSERT)
+        if self.engine.postgres:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(statement, params)
+        else:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(statement, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------------------- retention
+
+    def _maybe_prune(self, conn: Any) -> None:
+        """One batch of the due pruning per turn of the writer, so new rows keep being committed."""
+        now = time.time()
+        if self.retention is None or (not self._pruning and now - self._last_prune < PRUNE_EVERY):
+            return
+        self._pruning = True
+        try:
+            if self._prune_batch(conn, now) < self.prune_batch:
+                self._pruning, self._last_prune = False, now
+        except Exception as exc:
+            self._pruning, self._last_prune = False, now
+            print(f"taoplan: request log: pruning failed: {exc}", file=sys.stderr)
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete every row older than the retention, batch by batch; how many went (tests, tools)."""
+        if self.retention is None:
+            return 0
+        now = time.time() if now is None else now
+        total = 0
+        with self._lock:
+            while True:
+                gone = self._prune_batch(self._conn, now)
+                total += gone
+                if gone < self.prune_batch:
+                    return total
+
+    def _prune_batch(self, conn: Any, now: float) -> int:
+        assert self.retention is not None
+        cutoff = now - self.retention
+        statements = [
+            (
+                "DELETE FROM requests WHERE request_id IN "
+                "(SELECT request_id FROM requests WHERE time < ? LIMIT ?)",
+                (cutoff, self.prune_batch),
+            ),
+            ("DELETE FROM rate WHERE minute < ?", (int(now // 60) - 1,)),
+        ]
+        counts = [conn.execute(self.engine.sql(sql), args).rowcount for sql, args in statements]
+        return max(0, counts[0])
+
+    # ------------------------------------------------------------------------------- reading
+
+    def rows(self, since: float | None = None) -> list[RequestRow]:
+        """Every row (newer than ``since``), oldest first; this process's queued rows included."""
+        self.flush()
+        sql = f"SELECT {', '.join(COLUMNS)} FROM requests"
+        args: tuple[Any, ...] = ()
+        if since is not None:
+            sql += " WHERE time >= ?"
+            args = (since,)
+        sql += " ORDER BY time, request_id"
+        with self._lock:
+            found = self._conn.execute(self.engine.sql(sql), args).fetchall()
+        return [from_params(tuple(r)) for r in found]
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One read or write statement on the shared connection (autocommit); for the key store."""
+        with self._lock:
+            cur = self._conn.execute(self.engine.sql(sql), args)
+            return [tuple(r) for r in cur.fetchall()] if cur.description else []
+
+    # ------------------------------------------------------------------------------- import
+
+    def import_jsonl(self, state_dir: Path) -> int | None:
+        """Read <state dir>/requests.jsonl into the store once and rename it to .imported.
+
+        Returns how many rows were imported, or None when there was nothing to import. Row ids are
+        derived from the lines, so an import cut short and repeated adds nothing twice.
+        """
+        from taoplan.traffic.log.redact import read_jsonl
+
+        path = state_dir / OLD_LOG
+        if not path.is_file() or path.is_symlink():
+            return None
+        records, _bad = read_jsonl(path)
+        rows = [r for r in (from_jsonl(rec, line) for rec, line in records) if r is not None]
+        for start in range(0, len(rows), 1000):
+            chunk = [to_params(r) for r in rows[start : start + 1000]]
+            with self._lock:
+                self._insert(self._conn, chunk)
+        try:
+            path.rename(path.with_name(OLD_LOG + ".imported"))
+        except FileNotFoundError:
+            return None  # another process imported it at the same time
+        return len(rows)
