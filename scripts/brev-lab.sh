@@ -356,6 +356,19 @@ cmd_up() {
   if ((${#did[@]} == 0)); then log "already up ($(since "$t0")s)"; else log "up: started ${did[*]} ($(since "$t0")s)"; fi
 }
 
+# The fake brev's ssh_config multiplexes (ControlPath ~/.ssh/brev-control-%C, ControlPersist 10m;
+# ~ is the passwd home). A master whose VM went away would make the next ssh wait for it:
+# ask every such master to exit (ssh -O exit), while the VM still answers.
+close_masters() {
+  local home sock n=0
+  home=$(getent passwd "$(id -un)" | cut -d: -f6)
+  for sock in "$home"/.ssh/brev-control-*; do
+    [[ -S $sock ]] || continue
+    ssh -o ControlPath="$sock" -O exit brev-lab >/dev/null 2>&1 && n=$((n + 1))
+  done
+  ((n == 0)) || log "closed $n ssh control master(s)"
+}
+
 cmd_down() {
   local t0 ids
   t0=$(now)
@@ -366,6 +379,7 @@ cmd_down() {
     # shellcheck disable=SC2086
     [[ -z ${ids// } ]] || { vdocker rm -f $ids >/dev/null 2>&1 || true; log "removed VM containers: $ids"; }
   fi
+  close_masters
   log "$(stop_daemon sshd)"
   log "$(stop_daemon dockerd)"
   if ip netns list | awk '{print $1}' | grep -qx "$NS"; then ip netns del "$NS"; log "netns $NS deleted"; fi
@@ -390,6 +404,7 @@ export BREV_LAB_KNOWN_HOSTS=$KNOWN
 export BREV_LAB_DOCKER_HOST=unix://$SOCK
 export BREV_LAB_NETNS=$NS
 export BREV_LAB_IMAGE=$IMAGE
+export BREV_LAB_FAKE_BREV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fakes/brev
 EOF
 }
 
