@@ -134,6 +134,18 @@ def test_lifecycle_secret_env_endpoint_logs_delete(lepton: Double) -> None:
     assert requests.get(ready, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
     assert requests.get(ready, headers={"Authorization": "Bearer ep-tok-1"}, timeout=10).status_code == 200
 
+    content = [
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+        {"type": "text", "text": "Describe it."},
+    ]
+    chat = requests.post(
+        url + "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": content}]},
+        headers={"Authorization": "Bearer ep-tok-1"},
+        timeout=60,
+    )
+    assert chat.status_code == 200, chat.text
+
     (replica,) = client.deployment.get_replicas("tao-svc-a")
     readiness = client.deployment.get_readiness("tao-svc-a").root
     assert readiness[replica.metadata.id_][0].reason.value == "Ready"
@@ -248,3 +260,20 @@ def test_out_of_band_delete_and_new_api_flag(lepton: Double) -> None:
         assert err.value.response.status_code == 404
     finally:
         other.stop()
+
+
+def test_stop_update_restart(lepton: Double) -> None:
+    client = APIClient(lepton.ws, lepton.token, url=lepton.url)
+    client.deployment.create(deployment(lepton, "cycle", tokens=[TokenVar(value="tok-cycle-1")]))
+    first = lepton.container_id("cycle")
+    stopped = client.deployment.stop("cycle")
+    assert (stopped.status.state.value, stopped.status.phase.value) == ("Not Ready", "Stopped")
+    assert lepton.containers() == [] and client.deployment.get_replicas("cycle") == []
+    spec = client.deployment.get("cycle")
+    spec.spec.resource_requirement.min_replicas = 1
+    client.deployment.update("cycle", LeptonDeployment(spec=spec.spec))
+    second = lepton.container_id("cycle")
+    assert second and second != first
+    client.deployment.restart("cycle")
+    assert lepton.container_id("cycle") not in (None, second) and len(lepton.containers()) == 1
+    wait_state(client, "cycle", {"Ready"})
