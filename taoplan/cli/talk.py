@@ -182,67 +182,44 @@ def _show(body: dict[str, Any], *, as_json: bool, output: Path | None) -> None:
 @click.option(
     "--since", default=None, metavar="DURATION", help="Only requests newer than this (30m, 2h, 7d)."
 )
+@click.option(
+    "--by",
+    type=click.Choice(["service", "caller", "end-user"]),
+    default="service",
+    show_default=True,
+    help="One line per service and caller, per caller (a key or OS user), or per caller and end user.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
-def stats(file: Path, state_dir: str | None, since: str | None, as_json: bool) -> None:
-    """Requests, errors, latency and attributed cost per service and caller, from the request log."""
-    from datetime import datetime, timedelta, timezone
-
+def stats(file: Path, state_dir: str | None, since: str | None, by: str, as_json: bool) -> None:
+    """Requests, errors, latency and attributed cost per service, caller or end user, from the request log."""
     from taoplan.cli import views as output
-    from taoplan.store.registry import Registry
-    from taoplan.store.state import StateStore, default_state_dir
     from taoplan.traffic import stats as st
-    from taoplan.traffic.log import open_store
-    from taoplan.traffic.request.routing import targets_from_registry, targets_from_state
+    from taoplan.traffic.usage import collect
 
-    now = datetime.now(timezone.utc)
-    start = now - timedelta(seconds=st.parse_duration(since)) if since else None
-    store = StateStore(default_state_dir(file, state_dir))
-    state = store.load()
-    # what still runs: the registry's jobs, then this project's state (which wins on the same job id)
-    running = targets_from_registry(Registry().entries()) + targets_from_state(state)
-    live = {t.job_id: st.LiveJob(t.job_id, t.name, t.platform, t.num_gpus, t.started_at) for t in running}
-    pricing = _pricing(file)
-    gpu_hour = {k: v.gpu_hour for k, v in (pricing or {}).items()}
-    with open_store(store.dir) as log:
-        records = [row.to_record() for row in log.rows(start.timestamp() if start else None)]
-    result = st.summarize(
-        records,
-        live=live,
-        state_jobs=[r.job_id for r in state.services.values()],
-        pricing=gpu_hour,
-        now=now,
-        since=start,
-    )
+    report = collect(file, state_dir, since, by)
     if as_json:
-        doc = {
-            "now": now.isoformat(),
-            "since": start.isoformat() if start else None,
-            "pricing": gpu_hour,
-            "services": [s.to_json() for s in result],
-        }
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
         return
+    result = report.services
     if not result:
         click.echo("No requests logged" + (f" in the last {since}." if since else "."))
         return
-    click.echo(output.table(st.rows(result), st.COLUMNS))
+    if by == "service":
+        click.echo(output.table(st.rows(result), st.COLUMNS))
+    else:
+        click.echo(output.table(st.group_rows(report.groups, by), st.GROUP_COLUMNS[by]))
     unpriced = sorted({s.platform or "?" for s in result if not s.priced})
-    if pricing is None:
+    if report.pricing is None:
         click.echo(f"Costs are not priced: {file} was not found.")
     elif unpriced:
         click.echo(
             f"No price for {', '.join(unpriced)}: add pricing: {{{unpriced[0]}: {{gpu_hour: N}}}} to {file}."
         )
     click.echo(
-        "Cost = GPU-seconds of uptime x gpu_hour / 3600, split among callers by their share of request time."
+        "Cost = GPU-seconds of uptime x gpu_hour / 3600, split among callers by their share of request time"
+        + (
+            ", plus per-token prices."
+            if any(p.prompt_token or p.completion_token for p in (report.pricing or {}).values())
+            else "."
+        )
     )
-
-
-def _pricing(file: Path) -> dict[str, Any] | None:
-    """pricing: from the services file, or None when there is no file."""
-    if not file.is_file():
-        return None
-    from taoplan.spec.config import load_services
-    from taoplan.spec.references import load_references
-
-    return dict(load_services(file, load_references()).pricing)

@@ -7,6 +7,11 @@ registry), else to the end of its last logged request, the last moment the log k
 That cost is split among callers by their share of the job's request time (the sum of their
 requests' latencies), so idle time is paid by whoever used the service, in proportion.
 A running service without requests in the window keeps its cost unattributed.
+Per-token prices (``pricing.<platform>.prompt_token`` / ``completion_token``), when given, add each
+request's token cost (its row's ``cost``, else tokens x price) to whoever sent it.
+
+The split is by caller (a key's name or the OS user) by default; ``group=end_user_group`` splits by
+caller and end user instead, and ``by_group`` folds the per-service groups into one line per group.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -75,9 +80,28 @@ class Usage:
     request_ms: float = 0.0
     gpu_seconds: float = 0.0
     cost: float | None = None
+    token_cost: float = 0.0
+
+    @property
+    def total_cost(self) -> float | None:
+        """Attributed uptime cost plus token cost; None when nothing of it is priced."""
+        if self.cost is None and not self.token_cost:
+            return None
+        return (self.cost or 0.0) + self.token_cost
+
+    def merge(self, other: Usage) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.latencies += other.latencies
+        self.request_ms += other.request_ms
+        self.token_cost += other.token_cost
+        self.add_cost(other.gpu_seconds, other.cost)
 
     def add(self, record: Mapping[str, Any]) -> None:
         self.requests += 1
+        token_cost = record.get("token_cost")
+        if isinstance(token_cost, (int, float)):
+            self.token_cost += float(token_cost)
         if record.get("status") != 200:
             self.errors += 1
         latency = record.get("latency_ms")
@@ -109,7 +133,8 @@ class Usage:
             "max_ms": _round(top),
             "request_ms": _round(self.request_ms),
             "gpu_seconds": _round(self.gpu_seconds),
-            "cost": None if self.cost is None else round(self.cost, 6),
+            "cost": None if self.total_cost is None else round(self.total_cost, 6),
+            "token_cost": round(self.token_cost, 6),
         }
 
 
@@ -154,6 +179,23 @@ class _Job:
     num_gpus: int
     started_at: datetime | None
     records: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+def caller_group(record: Mapping[str, Any]) -> str:
+    return str(record.get("caller") or "?")
+
+
+SEP = "\x1f"
+
+
+def end_user_group(record: Mapping[str, Any]) -> str:
+    """Caller and end user in one group key (see split_group)."""
+    return f"{record.get('caller') or '?'}{SEP}{record.get('end_user') or '-'}"
+
+
+def split_group(key: str) -> tuple[str, str]:
+    caller, _, end_user = key.partition(SEP)
+    return caller, end_user
 
 
 def _key(record: Mapping[str, Any]) -> str:
@@ -219,8 +261,9 @@ def summarize(
     pricing: Mapping[str, float],
     now: datetime,
     since: datetime | None = None,
+    group: Callable[[Mapping[str, Any]], str] = caller_group,
 ) -> list[ServiceStats]:
-    """Per service, then per caller: counts, latencies, GPU-seconds and attributed cost."""
+    """Per service, then per caller (or ``group``): counts, latencies, GPU-seconds, attributed cost."""
     window = [
         r for r in records if since is None or ((t := parse_time(r.get("time"))) is not None and t >= since)
     ]
@@ -236,7 +279,7 @@ def summarize(
         callers: dict[str, Usage] = defaultdict(Usage)
         for record in job.records:
             stats.total.add(record)
-            callers[str(record.get("caller") or "?")].add(record)
+            callers[group(record)].add(record)
         total_ms = sum(u.request_ms for u in callers.values())
         total_n = sum(u.requests for u in callers.values())
         if not callers:
@@ -244,12 +287,18 @@ def summarize(
         for name, usage in callers.items():
             share = usage.request_ms / total_ms if total_ms > 0 else usage.requests / total_n
             merged = stats.callers.setdefault(name, Usage())
-            merged.requests += usage.requests
-            merged.errors += usage.errors
-            merged.latencies += usage.latencies
-            merged.request_ms += usage.request_ms
-            merged.add_cost(gpu_seconds * share, None if cost is None else cost * share)
+            usage.add_cost(gpu_seconds * share, None if cost is None else cost * share)
+            merged.merge(usage)
     return sorted(services.values(), key=lambda s: s.service)
+
+
+def by_group(stats: Sequence[ServiceStats]) -> dict[str, Usage]:
+    """One Usage per caller (or group) across every service."""
+    out: dict[str, Usage] = {}
+    for service in stats:
+        for name, usage in service.callers.items():
+            out.setdefault(name, Usage()).merge(usage)
+    return dict(sorted(out.items()))
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -280,5 +329,23 @@ def _row(service: str, caller: str, usage: Usage) -> dict[str, Any]:
         "p95_ms": ms(p95),
         "max_ms": ms(top),
         "gpu_s": f"{usage.gpu_seconds:.1f}",
-        "cost": None if usage.cost is None else f"{usage.cost:.4f}",
+        "cost": None if usage.total_cost is None else f"{usage.total_cost:.4f}",
     }
+
+
+GROUP_COLUMNS = {
+    "caller": ("caller", "requests", "errors", "p50_ms", "p95_ms", "max_ms", "gpu_s", "cost"),
+    "end-user": ("caller", "end_user", "requests", "errors", "p50_ms", "p95_ms", "max_ms", "gpu_s", "cost"),
+}
+
+
+def group_rows(groups: Mapping[str, Usage], by: str) -> list[dict[str, Any]]:
+    """Table rows of ``by_group``'s result, by caller or by caller and end user."""
+    out = []
+    for key, usage in groups.items():
+        row = _row("", key, usage)
+        del row["service"]
+        if by == "end-user":
+            row["caller"], row["end_user"] = split_group(key)
+        out.append(row)
+    return out

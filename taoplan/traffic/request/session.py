@@ -54,7 +54,8 @@ def open_session(
     from taoplan.spec.references import load_references
     from taoplan.store.registry import Registry
     from taoplan.store.state import StateStore, default_state_dir
-    from taoplan.traffic.log import open_store, resolve_caller
+    from taoplan.traffic.log import resolve_caller
+    from taoplan.traffic.usage import open_project_store
 
     refs = load_references()
     store = StateStore(default_state_dir(file, state_dir))
@@ -69,7 +70,7 @@ def open_session(
         valid_archs=refs.request.archs,
     )
     url = _endpoint(file, state_dir, state, target)
-    log = open_store(store.dir)
+    log = open_project_store(file, state_dir)
     return Session(refs, target, url, log, resolve_caller(caller), via, log_content)
 
 
