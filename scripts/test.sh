@@ -10,6 +10,7 @@ bash scripts/build-test-image.sh
 bash scripts/slurm-lab.sh up
 bash scripts/k8s-lab.sh up
 bash scripts/k8s-lab.sh node-up
+TAOPLAN_TEST_POSTGRES_DSN=$(bash scripts/ensure-postgres.sh); export TAOPLAN_TEST_POSTGRES_DSN
 echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy"; mypy
 echo "== import layers"; lint-imports --no-cache

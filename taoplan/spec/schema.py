@@ -6,6 +6,7 @@ from typing import Any
 
 from taoplan.spec import platform_settings
 from taoplan.spec.config import SERVICE_NAME_MAX, Pricing, ServiceSpec
+from taoplan.spec.gateway_settings import GatewaySettings
 from taoplan.spec.references import load_references
 
 
@@ -39,5 +40,6 @@ def services_schema() -> dict[str, Any]:
                 "additionalProperties": service,
             },
             "pricing": {"type": "object", "additionalProperties": Pricing.model_json_schema()},
+            "gateway": GatewaySettings.model_json_schema(),
         },
     }
