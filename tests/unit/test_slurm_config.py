@@ -12,19 +12,19 @@ from pydantic import ValidationError
 from taoplan.errors import ConfigError
 from taoplan.platforms.common import tunnel
 from taoplan.platforms.common.ports import first_free
-from taoplan.platforms.slurm.platform import (
+from taoplan.platforms.slurm.doctor import gpus_per_node
+from taoplan.platforms.slurm.jobs import (
     Job,
-    SlurmConfig,
     decode_comment,
     encode_comment,
-    gpus_per_node,
     parse_duration,
     parse_exit_code,
     parse_sacct,
     parse_squeue,
-    remote_path,
 )
+from taoplan.platforms.slurm.settings import remote_path
 from taoplan.spec.config import load_services
+from taoplan.spec.platform_settings import SlurmConfig
 from taoplan.spec.references import load_references
 
 REFS = load_references()

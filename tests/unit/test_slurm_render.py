@@ -12,9 +12,12 @@ import pytest
 
 from taoplan import labels
 from taoplan.platforms.base import Deployment, Placement, PlatformContext
-from taoplan.platforms.slurm.platform import Slurm, SlurmConfig, decode_comment, pyxis_image
+from taoplan.platforms.slurm.jobs import decode_comment
+from taoplan.platforms.slurm.platform import Slurm
+from taoplan.platforms.slurm.script import pyxis_image
 from taoplan.spec import payload
 from taoplan.spec.config import ServiceSpec
+from taoplan.spec.platform_settings import SlurmConfig
 from taoplan.spec.references import load_references
 
 REFS = load_references()
