@@ -4,7 +4,7 @@
 
 Endpoints: POST /v1/chat/completions (whole answer, or ``stream: true`` as SSE: a role chunk, one chunk per
 word of the echoed text, a finish chunk, a usage chunk with ``choices: []``, then ``data: [DONE]``),
-GET /v1/models, GET /health. The reply echoes the text of the last user message. No model, no weights.
+GET /v1/models, GET /health (also at TAO's /api/v1/health/readiness, so a gateway sees it ready). The reply echoes the text of the last user message. No model, no weights.
 
 Built on a bare asyncio Protocol with the httptools parser (and uvloop when importable), so that the
 upstream costs as little CPU as possible and the benchmark measures the proxy in front of it.
@@ -191,7 +191,9 @@ class EchoProtocol(asyncio.Protocol):
                 self._chat(b"".join(self.body), keep)
         elif path == b"/v1/models" and method == b"GET":
             self._answer(200, self.echo.models, keep)
-        elif path == b"/health" and method == b"GET":
+        elif (
+            path in (b"/health", b"/api/v1/health/readiness") and method == b"GET"
+        ):  # TAO's readiness path too
             self._answer(200, b'{"status":"ok"}', keep)
         else:
             self._answer(*_error(404, f"no route {path.decode('latin-1')}", "not_found_error"), keep)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from taoplan.cli import converge, show, talk
 from taoplan.cli.app import main
+from taoplan.cli.gateway import gateway
 from taoplan.cli.keys import keys
 
 for _command in (
@@ -24,6 +25,7 @@ for _command in (
     show.doctor,
     talk.request,
     talk.stats,
+    gateway,
     keys,
 ):
     main.add_command(_command)

@@ -29,6 +29,14 @@ def _describe_field(name: str, spec: SamplingField, flag: Callable[[str], str]) 
     return f"{flag(name)} ({spec.type}, default {spec.default!r}{extra})"
 
 
+def describe_fields(
+    arch: str, rules: RequestRefs, names: list[str], flag: Callable[[str], str] = flag_name
+) -> str:
+    """``name (type, default D, bounds)`` for each field named, comma-separated (for "missing" errors)."""
+    fields = rules.archs[arch].sampling
+    return ", ".join(_describe_field(name, fields[name], flag) for name in names)
+
+
 def _bounds(spec: SamplingField) -> str:
     if spec.min is not None and spec.max is not None:
         return f"{_num(spec.min)}..{_num(spec.max)}"
@@ -111,7 +119,7 @@ def resolve_sampling(
             if problem:
                 raise RequestError(problem)
     else:
-        listed = ", ".join(_describe_field(name, fields[name], flag) for name in missing)
+        listed = describe_fields(arch, rules, missing, flag)
         raise RequestError(
             f"{arch} needs sampling values and there is no terminal to ask: {listed}; "
             f"give them, or accept these defaults explicitly with {flag('accept_defaults')}"

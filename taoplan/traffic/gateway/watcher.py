@@ -1,0 +1,232 @@
+"""Following what runs: state.json (and the services file) polled for changes, and every service's
+readiness endpoint polled on the readiness contract (references/request.yaml ``readiness``).
+
+- A service that apply adds, replaces or removes is in (or out of) the table within one state poll
+  (``STATE_POLL``) plus the time to find its endpoint; its readiness is probed at once.
+- Each service is probed every ``poll_interval_seconds`` (0.5 s) with a probe that gives up after
+  ``PROBE_TIMEOUT``, so a service that stops answering leaves routing within about 1 s. A reply is
+  judged by ``platforms.common.health.classify``, as apply and status judge it.
+- Endpoints come from the platform (``Workspace.endpoint``: a Slurm tunnel or a Kubernetes
+  port-forward is reopened when it died); a service that does not answer for ``REOPEN_AFTER``
+  seconds has its endpoint asked for again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taoplan.errors import TaoplanError
+from taoplan.platforms.common.health import CONNECTING, WAIT, Verdict, classify
+from taoplan.traffic.gateway.table import Service, Table, file_stamp
+
+if TYPE_CHECKING:
+    from taoplan.engine.workspace import Workspace
+    from taoplan.spec.references import ReadinessRefs
+    from taoplan.store.state import State
+    from taoplan.traffic.gateway.metrics import Metrics
+    from taoplan.traffic.request.routing import Target
+
+STATE_POLL = 0.25
+PROBE_TIMEOUT = 0.45
+REOPEN_AFTER = 3.0
+
+
+def warn(message: str) -> None:
+    print(f"taoplan gateway: {message}", file=sys.stderr, flush=True)
+
+
+class Watcher:
+    """Keeps ``table`` equal to what state says runs, and each service's readiness current."""
+
+    def __init__(
+        self,
+        table: Table,
+        file: Path,
+        state_dir: str | None,
+        rules: ReadinessRefs,
+        metrics: Metrics,
+        session: Any,  # aiohttp.ClientSession
+    ) -> None:
+        self.table = table
+        self.file = file
+        self.state_dir = state_dir
+        self.rules = rules
+        self.metrics = metrics
+        self.session = session
+        self.workspace: Workspace | None = None
+        self.file_stamp: tuple[int, int, int] | None = None
+        self.probes: dict[str, asyncio.Task[None]] = {}
+        self.interval = max(0.05, float(rules.poll_interval_seconds))
+        self._stopping = False
+
+    # ----------------------------------------------------------------------------- state
+
+    def open_workspace(self) -> Workspace:
+        from taoplan.engine.workspace import Workspace
+
+        self.file_stamp = file_stamp(self.file)
+        self.workspace = Workspace.open(self.file, self.state_dir)
+        return self.workspace
+
+    async def start(self) -> None:
+        """The first load (errors propagate: the gateway does not start on a broken file)."""
+        await self.refresh(initial=True)
+
+    async def run(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(STATE_POLL)
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - the gateway keeps serving what it knows
+                warn(f"cannot follow the state: {_short(exc)}")
+
+    async def refresh(self, initial: bool = False) -> None:
+        stamp = file_stamp(self.file)
+        if self.workspace is None or stamp != self.file_stamp:
+            try:
+                self.open_workspace()
+            except TaoplanError as exc:
+                if initial or self.workspace is None:
+                    raise
+                self.file_stamp = stamp
+                warn(f"{self.file} changed but cannot be read; keeping the last good one: {exc.message}")
+            else:
+                self.table.stamp = None  # prices or platform settings may have changed: look again
+        ws = self.workspace
+        assert ws is not None
+        stamp = file_stamp(ws.store.path)
+        if stamp == self.table.stamp and not initial:
+            return
+        state = ws.store.load()
+        self.table.stamp = stamp
+        self.table.serial = state.serial
+        changed, gone = self.table.diff(state)
+        for name in gone:
+            self.drop(name)
+        if changed:
+            found = await asyncio.gather(*(self.place(ws, state, t) for t in changed))
+            for service in found:
+                self.add(service)
+        for name, service in self.table.services.items():
+            service.gpu_hour = _gpu_hour(ws, service.target.platform)
+            self.metrics.set_ready(name, service)
+
+    async def place(self, ws: Workspace, state: State, target: Target) -> Service:
+        url, detail = await asyncio.to_thread(_endpoint, ws, state, target)
+        return Service(target, url, detail, gpu_hour=_gpu_hour(ws, target.platform))
+
+    def add(self, service: Service) -> None:
+        name = service.name
+        old = self.table.services.get(name)
+        if old is not None:
+            service.generation = old.generation + 1
+        self.table.services[name] = service
+        self.metrics.set_ready(name, service)
+        task = self.probes.pop(name, None)
+        if task is not None:
+            task.cancel()
+        self.probes[name] = asyncio.ensure_future(self.probe_loop(service))
+
+    def drop(self, name: str) -> None:
+        self.table.services.pop(name, None)
+        task = self.probes.pop(name, None)
+        if task is not None:
+            task.cancel()
+        self.metrics.forget(name)
+
+    # ----------------------------------------------------------------------------- readiness
+
+    async def probe_loop(self, service: Service) -> None:
+        last_reopen = time.monotonic()
+        while not self._stopping and self.table.services.get(service.name) is service:
+            started = time.monotonic()
+            if service.url is not None:
+                verdict = await self.probe(service.url)
+                if service.set_verdict(verdict):
+                    self.metrics.set_ready(service.name, service)
+            stuck = service.url is None or (
+                service.verdict.reason == CONNECTING and time.monotonic() - service.since > REOPEN_AFTER
+            )
+            if stuck and time.monotonic() - last_reopen > REOPEN_AFTER and self.workspace is not None:
+                last_reopen = time.monotonic()
+                await self.reopen(service)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def probe(self, url: str) -> Verdict:
+        import aiohttp
+
+        try:
+            timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
+            async with self.session.get(url.rstrip("/") + self.rules.path, timeout=timeout) as reply:
+                raw = await reply.read()
+                status = reply.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            return Verdict(WAIT, CONNECTING, type(exc).__name__)
+        from taoplan.traffic.gateway.wire import JSONError, loads
+
+        try:
+            body = loads(raw) if raw else None
+        except JSONError:
+            body = None
+        return classify(status, body, self.rules)
+
+    async def reopen(self, service: Service) -> None:
+        """Ask the platform for the endpoint again (it reopens a dead tunnel or port-forward)."""
+        ws = self.workspace
+        assert ws is not None
+        try:
+            state = await asyncio.to_thread(ws.store.load)
+        except TaoplanError:
+            return
+        url, detail = await asyncio.to_thread(_endpoint, ws, state, service.target)
+        if url != service.url or detail != service.detail:
+            service.url, service.detail = url, detail
+            service.since = time.monotonic()
+            self.metrics.set_ready(service.name, service)
+
+    def mark_unready(self, service: Service, verdict: Verdict) -> None:
+        """What a chat reply said about readiness (202/503 not ready): routing leaves it at once."""
+        if service.set_verdict(verdict):
+            self.metrics.set_ready(service.name, service)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = list(self.probes.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _endpoint(ws: Workspace, state: State, target: Target) -> tuple[str | None, str]:
+    """(url, detail): the platform's endpoint for a state service; its recorded host_url otherwise."""
+    from taoplan import platforms
+
+    record = state.services.get(target.name or "")
+    try:
+        if record is not None and platforms.is_available(record.platform):
+            found = ws.endpoint(state, record)
+            return (str(found.url) if found.url else None), str(found.detail or "")
+    except TaoplanError as exc:
+        return None, exc.message
+    except Exception as exc:  # noqa: BLE001 - a platform library failing is "no endpoint now"
+        return None, _short(exc)
+    if target.host_url:
+        return target.host_url, ""
+    return None, "no endpoint recorded (is it started?)"
+
+
+def _gpu_hour(ws: Workspace, platform: str | None) -> float | None:
+    price = ws.config.pricing.get(platform or "")
+    return None if price is None else float(price.gpu_hour)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
