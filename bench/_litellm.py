@@ -36,7 +36,11 @@ def write_config(upstream_base: str, model: str, directory: Path) -> Path:
         "model_list": [
             {
                 "model_name": model,
-                "litellm_params": {"model": f"openai/{model}", "api_base": upstream_base, "api_key": "sk-echo"},
+                "litellm_params": {
+                    "model": f"openai/{model}",
+                    "api_base": upstream_base,
+                    "api_key": "sk-echo",
+                },
             }
         ],
         "litellm_settings": {"telemetry": False, "drop_params": True, "set_verbose": False},
@@ -81,7 +85,9 @@ def start_litellm(
     log = open(log_path or workdir / "litellm.log", "wb")  # noqa: SIM115 - lives as long as the process
     argv = [exe, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--num_workers", str(workers)]
-    proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     body = {"model": model, "messages": [{"role": "user", "content": "ready?"}], "max_tokens": 4}
     deadline = time.monotonic() + timeout

@@ -129,7 +129,11 @@ def make_asgi(client: str):
         try:
             ctype = reply.headers.get("content-type", "text/event-stream").encode()
             await send(
-                {"type": "http.response.start", "status": reply.status_code, "headers": [(b"content-type", ctype)]}
+                {
+                    "type": "http.response.start",
+                    "status": reply.status_code,
+                    "headers": [(b"content-type", ctype)],
+                }
             )
             async for piece in reply.aiter_raw():
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
@@ -146,7 +150,9 @@ def make_asgi(client: str):
                 await send({"type": "http.response.start", "status": reply.status, "headers": out})
                 await send({"type": "http.response.body", "body": payload})
                 return
-            await send({"type": "http.response.start", "status": reply.status, "headers": [(b"content-type", ctype)]})
+            await send(
+                {"type": "http.response.start", "status": reply.status, "headers": [(b"content-type", ctype)]}
+            )
             async for piece in reply.content.iter_any():
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
@@ -213,7 +219,9 @@ def aiohttp_app():
         async with _aiohttp().post(TARGET, data=body, headers=headers) as reply:
             ctype = reply.headers.get("content-type", "application/json")
             if not stream:
-                return web.Response(status=reply.status, body=await reply.read(), headers={"content-type": ctype})
+                return web.Response(
+                    status=reply.status, body=await reply.read(), headers={"content-type": ctype}
+                )
             out = web.StreamResponse(status=reply.status, headers={"content-type": ctype})
             await out.prepare(request)
             async for piece in reply.content.iter_any():
@@ -236,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
     args = parser.parse_args(argv)
-    os.environ["BENCH_UPSTREAM"] = args.upstream
+    global TARGET
+    os.environ["BENCH_UPSTREAM"] = args.upstream  # for the fresh import that uvicorn and granian make
+    TARGET = args.upstream.rstrip("/") + "/v1/chat/completions"
     here = os.path.dirname(os.path.abspath(__file__))
     if args.stack.startswith("uvicorn"):
         import uvicorn
@@ -268,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         from aiohttp import web
 
         uvloop.install()
-        web.run_app(aiohttp_app(), host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=1024)
+        web.run_app(
+            aiohttp_app(), host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=1024
+        )
     return 0
 
 
