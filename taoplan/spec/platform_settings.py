@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Every platform a services file may name.
 KNOWN = ("local-docker", "brev", "lepton", "slurm", "kubernetes")
@@ -28,6 +28,44 @@ class LocalDockerConfig(BaseModel):
     gpus: Literal["nvidia", "none"] = "nvidia"
     shm_size: str = Field(default="8g", pattern=r"^[0-9]+[bkmgBKMG]?$")
     pull: Literal["missing", "always", "never"] = "missing"
+    # loopback: ports are published on 127.0.0.1 only (the gateway with keys is the one door);
+    # all: on every interface, so anyone who reaches the host can call a service without a key.
+    publish: Literal["loopback", "all"] = "loopback"
+
+
+# ------------------------------------------------------------------------------------------ brev
+
+#: A Brev instance name (brev-cli accepts these; at most 63 characters).
+BREV_INSTANCE_RE = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
+
+
+class BrevCreate(BaseModel):
+    """An instance taoplan creates (`brev create NAME -t TYPE[,FALLBACK...] -d`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]*(,[A-Za-z0-9][A-Za-z0-9:._-]*)*$", max_length=200)
+    ephemeral: bool = True  # delete it on destroy (when no service of this project is left on it)
+    timeout: int = Field(default=900, ge=60, le=7200)  # seconds until its shell is READY and exec answers
+
+
+class BrevConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instance: str | None = Field(default=None, max_length=63, pattern=BREV_INSTANCE_RE)  # an existing one
+    create: BrevCreate | None = None  # or one taoplan creates, named taoplan-<project>
+    access: Literal["tunnel", "public"] = "tunnel"  # ssh -L to 127.0.0.1 | http://<vm address>:<port>
+    gpus: Literal["nvidia", "none"] = "nvidia"
+    start_stopped: bool = False  # start a STOPPED instance instead of failing
+    shm_size: str = Field(default="8g", pattern=r"^[0-9]+[bkmgBKMG]?$")
+
+    @model_validator(mode="after")
+    def _one_instance(self) -> BrevConfig:
+        if self.instance is None and self.create is None:
+            raise ValueError("give instance: (an existing instance) or create: {type: ...}")
+        if self.instance is not None and self.create is not None:
+            raise ValueError("give instance: or create:, not both")
+        return self
 
 
 # ------------------------------------------------------------------------------------------ slurm
@@ -172,12 +210,51 @@ class KubernetesConfig(BaseModel):
         return value
 
 
+# ------------------------------------------------------------------------------------------ lepton
+
+SECRET_NAME = r"^[A-Z_][A-Z0-9_]*$"
+SHM_SIZE = re.compile(r"^([0-9]+)(Mi|Gi|Ti)?$")
+
+
+class LeptonConfig(BaseModel):
+    """DGX Cloud Lepton: one Deployment per service. Every credential is named here, never written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # else LEPTON_WORKSPACE_ID
+    workspace_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    token_secret: str = Field(default="LEPTON_AUTH_TOKEN", pattern=SECRET_NAME)  # or LEPTON_WORKSPACE_TOKEN
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s'\"]+$")  # default: the SDK's gateway
+    resource_shape: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    node_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # name or id
+    image_pull_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    endpoint_token_secret: str | None = Field(default=None, pattern=SECRET_NAME)  # else the generated one
+    shared_memory_size: str = "16Gi"  # N (MiB), NMi, NGi or NTi; sent in MiB
+
+    @field_validator("shared_memory_size", mode="before")
+    @classmethod
+    def _shm(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not SHM_SIZE.fullmatch(value):
+            raise ValueError(f"{value!r}: expected a size such as 16Gi, 512Mi or a number of MiB")
+        return value
+
+    @property
+    def shared_memory_mib(self) -> int:
+        match = SHM_SIZE.fullmatch(self.shared_memory_size)
+        assert match is not None
+        return int(match.group(1)) * {None: 1, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}[match.group(2)]
+
+
 #: The settings model of each implemented platform. A platform named in KNOWN but not here is
 #: declared for later: a file that uses it gets a located "not implemented" error.
 CATALOG: dict[str, type[BaseModel]] = {
     "local-docker": LocalDockerConfig,
+    "brev": BrevConfig,
     "slurm": SlurmConfig,
     "kubernetes": KubernetesConfig,
+    "lepton": LeptonConfig,
 }
 
 

@@ -43,9 +43,9 @@ def deployment(gpus: int = 2) -> Deployment:
     )
 
 
-def platform(gpus: str = "nvidia") -> LocalDocker:
+def platform(gpus: str = "nvidia", publish: str = "loopback") -> LocalDocker:
     ctx = PlatformContext(project="demo", lineage="lin-1", state_dir=Path("/nonexistent"), refs=REFS)
-    return LocalDocker(LocalDockerConfig(gpus=gpus), ctx)  # type: ignore[arg-type]
+    return LocalDocker(LocalDockerConfig(gpus=gpus, publish=publish), ctx)  # type: ignore[arg-type]
 
 
 def test_run_script_matches_reviewed_snapshot() -> None:
@@ -60,7 +60,7 @@ def test_run_script_parses_back_to_exactly_what_apply_sends() -> None:
     assert args.name == JOB
     assert args.image == "nvcr.io/nvidia/tao/x:1"
     assert args.command == ["/bin/bash", "-c", deployment().inner_command]
-    assert args.ports == {"8080/tcp": 8081}
+    assert args.ports == {"8080/tcp": ("127.0.0.1", 8081)}  # publish: loopback, the default
     assert args.init and args.tmpfs == {"/dev/shm": "rw,size=8g"} and args.gpus == 2
     assert args.labels[labels.SPEC_HASH] == "abc123"
     assert args.env["TAO_EXECUTION_BACKEND"] == "local-docker"
@@ -86,3 +86,26 @@ def test_hostile_env_values_survive_render_and_parse_byte_for_byte() -> None:
     d = Deployment(**{**d.__dict__, "env": {**d.env, "NASTY": nasty}})
     [artifact] = platform().render(d, Placement(host_port=8081))
     assert parse_run_script(artifact.content).env["NASTY"] == nasty
+
+
+def test_publish_all_opens_every_interface_and_plan_says_so() -> None:
+    loopback = platform().render(deployment(), Placement(host_port=8081))[0].content
+    [artifact] = platform(publish="all").render(deployment(), Placement(host_port=8081))
+    assert "--publish 8081:8080" in artifact.content
+    assert artifact.content == loopback.replace("--publish 127.0.0.1:8081:8080", "--publish 8081:8080")
+    assert parse_run_script(artifact.content).ports == {"8080/tcp": 8081}
+    [note] = platform(publish="all").describe(deployment().spec)
+    assert "every interface" in note and "without a key" in note
+    assert platform().describe(deployment().spec) == ()
+    assert platform().public_host == "127.0.0.1" and platform(publish="all").public_host == "localhost"
+
+
+def test_publish_is_part_of_the_spec_hash() -> None:
+    """Changing publish replaces the services (platform settings are in the spec hash)."""
+    from taoplan.common import hashing
+
+    texts = [
+        hashing.canonical(LocalDockerConfig(publish=p).model_dump(mode="json")) for p in ("loopback", "all")
+    ]
+    spec = {"network_arch": "cosmos-rl"}
+    assert hashing.spec_hash(spec, "img", texts[0]) != hashing.spec_hash(spec, "img", texts[1])

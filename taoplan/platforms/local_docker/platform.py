@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
@@ -29,76 +27,14 @@ from taoplan.platforms.base import (
     PlatformContext,
     Started,
 )
-from taoplan.platforms.common import ports
-from taoplan.platforms.common.templates import render_template
+from taoplan.platforms.common import containers, ports
+from taoplan.platforms.common.containers import parse_run_script
 from taoplan.platforms.local_docker import socket as docker_socket
 from taoplan.spec.platform_settings import LocalDockerConfig
 from taoplan.store.state import ServiceRecord
 
 if TYPE_CHECKING:
     from taoplan.spec.config import ServiceSpec
-
-
-@dataclass
-class RunArgs:
-    """A parsed `docker run` command line: the single source of what apply asks Docker for."""
-
-    name: str = ""
-    image: str = ""
-    command: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    network: str | None = None
-    ports: dict[str, int] = field(default_factory=dict)
-    init: bool = False
-    tmpfs: dict[str, str] = field(default_factory=dict)
-    gpus: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    env_from_host: list[str] = field(default_factory=list)
-
-
-def parse_run_script(script: str) -> RunArgs:
-    """Parse the `docker run` line of run.sh (the flags our template emits) into RunArgs."""
-    # shlex keeps quoted text intact and yields "\n" for each backslash line continuation
-    argv = [token for token in shlex.split(script, comments=True) if token != "\n"]
-    if argv[:3] != ["exec", "docker", "run"]:
-        raise PlatformError(f"run.sh must start with 'exec docker run', got {' '.join(argv[:3])!r}")
-    args = RunArgs()
-    items = iter(argv[3:])
-    for token in items:
-        if not token.startswith("--"):
-            args.image = token
-            args.command = list(items)
-            break
-        if token in ("--detach", "--init"):
-            args.init = args.init or token == "--init"
-            continue
-        value = next(items)
-        if token == "--name":
-            args.name = value
-        elif token == "--label":
-            key, _, val = value.partition("=")
-            args.labels[key] = val
-        elif token == "--network":
-            args.network = value
-        elif token == "--publish":
-            host, _, container = value.rpartition(":")
-            args.ports[f"{container}/tcp"] = int(host)
-        elif token == "--tmpfs":
-            path, _, opts = value.partition(":")
-            args.tmpfs[path] = opts
-        elif token == "--gpus":
-            args.gpus = int(value)
-        elif token == "--env":
-            if "=" in value:
-                key, _, val = value.partition("=")
-                args.env[key] = val
-            else:
-                args.env_from_host.append(value)
-        else:
-            raise PlatformError(f"run.sh uses a flag apply does not understand: {token}")
-    if not args.name or not args.image:
-        raise PlatformError("run.sh names no container or no image")
-    return args
 
 
 class LocalDocker:
@@ -131,7 +67,7 @@ class LocalDocker:
         """The host name at which published ports are reached."""
         url = self.base_url
         if self.is_local or not url:
-            return "localhost"
+            return "127.0.0.1" if self.config.publish == "loopback" else "localhost"
         return urlparse(url).hostname or "localhost"
 
     @property
@@ -189,13 +125,9 @@ class LocalDocker:
         return ports.reserve(port, scope=self.base_url or "local")
 
     def render(self, deployment: Deployment, placement: Placement) -> list[Artifact]:
-        context = {
-            "d": deployment,
-            "p": placement,
-            "cfg": self.config,
-            "container_port": self.ctx.refs.service.container_port,
-        }
-        return [render_template(self.name, "run.sh.j2", context, mode=0o755)]
+        return [
+            containers.run_script(deployment, placement, self.config, self.ctx.refs.service.container_port)
+        ]
 
     def start(self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]) -> Started:
         from docker.errors import APIError, ImageNotFound
@@ -310,7 +242,7 @@ class LocalDocker:
     def observe(self) -> dict[str, Observation]:
         out = {}
         for attrs in self._list_containers(all=True, label_filters=[f"{labels.PROJECT}={self.ctx.project}"]):
-            obs = _observation(attrs)
+            obs = containers.from_summary(attrs)
             if obs is not None:
                 out[obs.job_id] = obs
         return out
@@ -324,10 +256,10 @@ class LocalDocker:
             return Observation(job_id=job_id, service="", status="missing")
         state = attrs.get("State", {})
         status = state.get("Status", "")
-        return _labelled(
+        return containers.labelled(
             attrs.get("Config", {}).get("Labels") or {},
             status,
-            exit_code=state.get("ExitCode") if _STATUS.get(status) == "exited" else None,
+            exit_code=state.get("ExitCode") if containers.STATUS.get(status) == "exited" else None,
             detail=status,
             job_id=job_id,
         )
@@ -375,6 +307,17 @@ class LocalDocker:
         return []
 
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
+        if self.config.publish == "all":
+            return (
+                "local-docker: publish: all: the port is open on every interface, so anyone who reaches "
+                "this host can call the service without a key (publish: loopback keeps it to 127.0.0.1, "
+                "behind taoplan gateway)",
+            )
+        if not self.is_local:
+            return (
+                f"local-docker: publish: loopback on the Docker host {self.public_host}: the port answers "
+                "only on that host's 127.0.0.1 (set publish: all to reach it from here)",
+            )
         return ()
 
     def endpoint(self, record: ServiceRecord, reopen: bool = True) -> Endpoint:
@@ -423,55 +366,6 @@ class LocalDocker:
                 )
             )
         return checks
-
-
-_STATUS = {
-    "created": "pending",
-    "restarting": "running",
-    "running": "running",
-    "paused": "running",
-    "exited": "exited",
-    "dead": "exited",
-    "removing": "exited",
-}
-
-
-def _observation(attrs: dict[str, Any]) -> Observation | None:
-    """An observation from a container list entry (the API's summary shape)."""
-    lbl = attrs.get("Labels") or {}
-    if not lbl.get(labels.JOB_ID):
-        return None
-    match = re.match(r"Exited \((-?\d+)\)", attrs.get("Status") or "")
-    port = next((int(p["PublicPort"]) for p in attrs.get("Ports") or [] if p.get("PublicPort")), None)
-    return _labelled(
-        lbl,
-        attrs.get("State", ""),
-        exit_code=int(match.group(1)) if match else None,
-        detail=attrs.get("Status") or "",
-        host_port=port,
-    )
-
-
-def _labelled(
-    lbl: dict[str, str],
-    docker_status: str,
-    *,
-    exit_code: int | None,
-    detail: str,
-    host_port: int | None = None,
-    job_id: str | None = None,
-) -> Observation:
-    """What our labels and Docker's status word say about one container."""
-    return Observation(
-        job_id=job_id or lbl.get(labels.JOB_ID, ""),
-        service=lbl.get(labels.SERVICE, ""),
-        status=_STATUS.get(docker_status, "running"),
-        spec_hash=lbl.get(labels.SPEC_HASH),
-        lineage=lbl.get(labels.LINEAGE),
-        exit_code=exit_code,
-        detail=detail,
-        host_port=host_port,
-    )
 
 
 def _short(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ exec docker run --detach \
   --label taoplan.service=reason \
   --label taoplan.spec-hash=abc123 \
   --network tao_default \
-  --publish 8081:8080 \
+  --publish 127.0.0.1:8081:8080 \
   --init \
   --tmpfs /dev/shm:rw,size=8g \
   --gpus 2 \
