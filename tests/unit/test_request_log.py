@@ -1,17 +1,19 @@
-"""The request log: what a line holds, what it never holds, and how it is read back."""
+"""The request log: what a row holds, what it never holds, and how it is read back from the store."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from taoplan.spec.references import load_references
+from taoplan.traffic.log import Redactor, RequestStore, build_row, open_store, resolve_caller
 from taoplan.traffic.request import Answer, Exchange, Session, Target, prepare
-from taoplan.traffic.requestlog import LOG_FILE, Redactor, RequestLog, build_record, read, resolve_caller
 
 REFS = load_references()
 TARGET = Target(
@@ -19,8 +21,13 @@ TARGET = Target(
 )
 
 
-def session(tmp_path: Path, *, log_content: bool = False) -> Session:
-    return Session(REFS, TARGET, "http://h:1", RequestLog(tmp_path, REFS), "alice", "cli", log_content)
+def session(store: RequestStore, *, log_content: bool = False) -> Session:
+    return Session(REFS, TARGET, "http://h:1", store, "alice", "cli", log_content)
+
+
+def log(s: Session, prepared: Any, ex: Exchange) -> None:
+    """What session._finish does with an exchange."""
+    s.log.write(Redactor.from_environ(REFS).row(build_row(s, prepared, ex)))
 
 
 def exchange() -> Exchange:
@@ -36,7 +43,9 @@ def test_caller_precedence() -> None:
 
 def test_record_without_content(tmp_path: Path) -> None:
     prepared = prepare("tao-dataservices", REFS.request, prompt="secret plans", accept_defaults=True)
-    record = build_record(session(tmp_path), prepared, exchange())
+    with open_store(tmp_path) as store:
+        row = build_row(session(store), prepared, exchange())
+    record = row.to_record()
     assert record["time"] == "2026-01-01T00:00:00.000+00:00"
     assert {k: record[k] for k in ("service", "job_id", "caller", "status", "latency_ms", "num_gpus")} == {
         "service": "data",
@@ -47,7 +56,7 @@ def test_record_without_content(tmp_path: Path) -> None:
         "num_gpus": 2,
     }
     assert record["request_bytes"] == 100 and record["response_bytes"] == 50
-    assert "content" not in record and "secret plans" not in json.dumps(record)
+    assert row.content is None and "secret plans" not in json.dumps(asdict(row))
 
 
 def test_log_is_private_append_only_and_redacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,23 +65,26 @@ def test_log_is_private_append_only_and_redacted(tmp_path: Path, monkeypatch: py
     mp.setenv("MY_SERVICE_PASSWORD", "pw-canary-987")
     prompt = "use hf-canary-0123456789, pw-canary-987 and nvapi-abcdefghijklmnopqrstuvwxyz"
     prepared = prepare("tao-dataservices", REFS.request, prompt=prompt, accept_defaults=True)
-    log = RequestLog(tmp_path / ".taoplan", REFS)
-    s = Session(REFS, TARGET, "http://h:1", log, "alice", "cli", True)
-    log.append(s, prepared, exchange())
-    log.append(s, prepared, exchange())
-    path = tmp_path / ".taoplan" / LOG_FILE
+    state = tmp_path / ".taoplan"
+    with open_store(state) as store:
+        s = Session(REFS, TARGET, "http://h:1", store, "alice", "cli", True)
+        log(s, prepared, exchange())
+        log(s, prepared, exchange())
+        records = [r.to_record() for r in store.rows()]
+    path = state / "gateway.db"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    text = path.read_text()
-    assert "canary" not in text and "nvapi-" not in text
-    records, bad = read(path)
-    assert len(records) == 2 and bad == 0
+    data = b"".join((state / name).read_bytes() for name in os.listdir(state))
+    assert b"canary" not in data and b"nvapi-" not in data
+    assert len(records) == 2
     assert records[0]["content"]["prompt"] == "use [REDACTED], [REDACTED] and [REDACTED]"
     assert records[0]["content"]["response"] == "a red dot"
-    with path.open("a") as fh:
-        fh.write('{"half a line\n')
-    assert read(path)[1] == 1
 
 
 def test_redactor_ignores_short_values() -> None:
     redactor = Redactor.from_environ(REFS, {"HF_TOKEN": "abc", "NGC_API_KEY": "ngc-long-value"})
     assert redactor.text("abc ngc-long-value") == "abc [REDACTED]"
+
+
+def test_gateway_keys_are_redacted_wherever_they_appear() -> None:
+    redactor = Redactor.from_environ(REFS, {})
+    assert redactor.text("Bearer tp-" + "aZ_-" * 8 + " done") == "Bearer [REDACTED] done"

@@ -58,6 +58,7 @@ class RequestStore:
         self.engine = engine
         self.retention = retention
         self.prune_batch = PRUNE_BATCH
+        self.auto_prune = True  # the writer prunes, at most once a minute (tests turn it off)
         self.pricing: Mapping[str, Pricing] = pricing or {}
         self.live = live  # what still runs, for the uptime of live jobs in spent()
         self._lock = threading.Lock()  # guards self._conn (reads, keys, admission)
@@ -166,7 +167,9 @@ class RequestStore:
     def _maybe_prune(self, conn: Any) -> None:
         """One batch of the due pruning per turn of the writer, so new rows keep being committed."""
         now = time.time()
-        if self.retention is None or (not self._pruning and now - self._last_prune < PRUNE_EVERY):
+        if not self.auto_prune or self.retention is None:
+            return
+        if not self._pruning and now - self._last_prune < PRUNE_EVERY:
             return
         self._pruning = True
         try:
@@ -175,6 +178,13 @@ class RequestStore:
         except Exception as exc:
             self._pruning, self._last_prune = False, now
             print(f"taoplan: request log: pruning failed: {exc}", file=sys.stderr)
+
+    def prune_step(self, now: float | None = None) -> int:
+        """Delete one batch of rows older than the retention; how many went."""
+        if self.retention is None:
+            return 0
+        with self._lock:
+            return self._prune_batch(self._conn, time.time() if now is None else now)
 
     def prune(self, now: float | None = None) -> int:
         """Delete every row older than the retention, batch by batch; how many went (tests, tools)."""
