@@ -191,6 +191,9 @@ class Workspace:
                 entry[key] = value
         if "slurm_node" in record.extra:  # the skill's registry field for Slurm
             entry["slurm_node"] = record.extra["slurm_node"]
+        for key in ("brev_instance", "instance_id", "brev_port"):  # brev: which VM, and the port there
+            if record.extra.get(key) is not None:
+                entry[key] = record.extra[key]
         return entry
 
 

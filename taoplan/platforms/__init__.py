@@ -24,6 +24,7 @@ __all__ = ["IMPLEMENTED", "KNOWN", "is_available", "platform_class"]
 #: The platforms this version implements, and where (the same names as spec.platform_settings.CATALOG).
 IMPLEMENTED = {
     "local-docker": "taoplan.platforms.local_docker.platform",
+    "brev": "taoplan.platforms.brev.platform",
     "slurm": "taoplan.platforms.slurm.platform",
     "kubernetes": "taoplan.platforms.kubernetes.platform",
 }

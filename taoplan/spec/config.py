@@ -385,9 +385,14 @@ def _load_platform_configs(
         except ValidationError as exc:
             for err in exc.errors():
                 errors.add(("platforms", name, *err["loc"]), _message(err, model.model_fields))
-    for spec in services.values():
+    for name, spec in services.items():
         if spec.platform not in configs and platform_settings.is_available(spec.platform):
-            configs[spec.platform] = platform_settings.CATALOG[spec.platform]()
+            try:
+                configs[spec.platform] = platform_settings.CATALOG[spec.platform]()
+            except ValidationError as exc:  # a platform without usable defaults (brev needs an instance)
+                if spec.platform not in top.platforms:
+                    message = _message(exc.errors()[0])
+                    errors.add(("services", name, "platform"), f"{message} under platforms.{spec.platform}")
     return configs
 
 

@@ -43,6 +43,9 @@ class Target:
     port: int = 22
     identity_file: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    # An ssh_config file (-F) that defines ``login`` as a Host alias (brev's ~/.brev/ssh_config): the
+    # port, user and key then come from that file, and no -p is passed.
+    config_file: str | None = None
 
     @property
     def display(self) -> str:
@@ -91,15 +94,21 @@ class Connection:
 
     # ------------------------------------------------------------------------------------- argv
 
+    def _config(self) -> list[str]:
+        return ["-F", self.target.config_file] if self.target.config_file else []
+
     def options(self) -> list[str]:
         """ssh options common to every connection (no multiplexing settings).
 
         The user's ssh_options come first: for ssh the first value of an option wins.
         """
-        args = [arg for key, value in sorted(self.target.options.items()) for arg in ("-o", f"{key}={value}")]
+        args = self._config()
         args += [
-            "-p",
-            str(self.target.port),
+            arg for key, value in sorted(self.target.options.items()) for arg in ("-o", f"{key}={value}")
+        ]
+        if not self.target.config_file:
+            args += ["-p", str(self.target.port)]
+        args += [
             "-o",
             "BatchMode=yes",
             "-o",
@@ -127,7 +136,16 @@ class Connection:
         if not self.control.exists():
             return False
         check = subprocess.run(
-            ["ssh", "-o", f"ControlPath={self.control}", "-O", "check", "--", self.target.login],
+            [
+                "ssh",
+                *self._config(),
+                "-o",
+                f"ControlPath={self.control}",
+                "-O",
+                "check",
+                "--",
+                self.target.login,
+            ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=10,
