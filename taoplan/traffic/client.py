@@ -65,7 +65,7 @@ def _keyword(field: str) -> str:
 
 @dataclass(frozen=True)
 class Service:
-    """One routed service. Every call logs one line to the project's requests.jsonl."""
+    """One routed service. Every call is one row in the project's request log (gateway.database)."""
 
     session: Session
 

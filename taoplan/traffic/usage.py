@@ -36,8 +36,15 @@ class Report:
             "now": self.now.isoformat(),
             "since": self.since.isoformat() if self.since else None,
             "by": self.by,
-            "pricing": {k: v.model_dump(exclude_none=True) for k, v in (self.pricing or {}).items()},
+            "pricing": {k: v.gpu_hour for k, v in (self.pricing or {}).items()},
         }
+        tokens = {
+            k: v.model_dump(include={"prompt_token", "completion_token"}, exclude_none=True)
+            for k, v in (self.pricing or {}).items()
+            if v.prompt_token is not None or v.completion_token is not None
+        }
+        if tokens:
+            doc["token_pricing"] = tokens
         if self.by == "service":
             doc["services"] = [s.to_json() for s in self.services]
         elif self.by == "caller":

@@ -81,10 +81,19 @@ def fails(run: Run, message: str) -> str:
 
 
 def log_lines(project: Path) -> list[dict[str, Any]]:
-    path = project / ".taoplan" / "requests.jsonl"
-    if not path.exists():
+    """The request log's rows, as the old requests.jsonl lines had them (the store replaced the file)."""
+    from taoplan.traffic.log import open_store
+
+    if not (project / ".taoplan" / "gateway.db").exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    with open_store(project / ".taoplan", quiet=True) as store:
+        return [row.to_record() for row in store.rows()]
+
+
+def log_bytes(project: Path) -> bytes:
+    """Every byte the request log's database files hold."""
+    state = project / ".taoplan"
+    return b"".join((state / n).read_bytes() for n in sorted(os.listdir(state)) if n.startswith("gateway.db"))
 
 
 def services(project: Path) -> dict[str, dict[str, Any]]:
@@ -332,9 +341,9 @@ def test_routing_rules_outputs_client_log_and_stats(dproject: Path) -> None:
         "--log-content",
         env=secret_env,
     )
-    path = dproject / ".taoplan" / "requests.jsonl"
+    path = dproject / ".taoplan" / "gateway.db"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    text = path.read_text()
+    text = log_bytes(dproject).decode("utf-8", "replace")
     assert canary not in text
     lines = log_lines(dproject)
     keys = {"time", "service", "job_id", "caller", "status", "latency_ms", "request_bytes", "response_bytes"}

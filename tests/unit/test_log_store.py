@@ -236,7 +236,7 @@ def test_keys_are_stored_only_as_salted_hashes(store: RequestStore, state_dir: P
 
 def test_bad_keys_input(store: RequestStore) -> None:
     store.keys.create("app", None, None, None)
-    for args, message in [
+    cases: list[tuple[tuple[Any, ...], str]] = [
         (("app", None, None, None), "exists"),
         (("bad name", None, None, None), "key name"),
         (("", None, None, None), "key name"),
@@ -244,7 +244,8 @@ def test_bad_keys_input(store: RequestStore) -> None:
         (("x", None, -3, None), "--rpm -3"),
         (("x", None, None, -1.0), "--budget"),
         (("x", [], None, None), "--services"),
-    ]:
+    ]
+    for args, message in cases:
         with pytest.raises(KeyError_, match=message):
             store.keys.create(*args)
     assert [k.name for k in store.keys.list()] == ["app"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ def log(s: Session, prepared: Any, ex: Exchange) -> None:
     s.log.write(Redactor.from_environ(REFS).row(build_row(s, prepared, ex)))
 
 
-def exchange() -> Exchange:
+def exchange(started: float = 1767225600.0) -> Exchange:
     body = {"choices": [{"message": {"content": "a red dot"}}]}
-    return Exchange(200, body, 12.5, 0.0, 1, 100, 50, None, Answer("ok", 200), 1767225600.0)
+    return Exchange(200, body, 12.5, 0.0, 1, 100, 50, None, Answer("ok", 200), started)
 
 
 def test_caller_precedence() -> None:
@@ -68,8 +69,8 @@ def test_log_is_private_append_only_and_redacted(tmp_path: Path, monkeypatch: py
     state = tmp_path / ".taoplan"
     with open_store(state) as store:
         s = Session(REFS, TARGET, "http://h:1", store, "alice", "cli", True)
-        log(s, prepared, exchange())
-        log(s, prepared, exchange())
+        log(s, prepared, exchange(time.time()))  # recent: the writer prunes rows past the retention
+        log(s, prepared, exchange(time.time()))  # recent: the writer prunes rows past the retention
         records = [r.to_record() for r in store.rows()]
     path = state / "gateway.db"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

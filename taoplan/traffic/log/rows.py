@@ -46,6 +46,8 @@ class RequestRow:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["time"] = iso(self.time)
         out["status"] = self.status or None  # 0: no HTTP answer, as the old lines said it
+        if self.content is None:
+            del out["content"]  # as in the old lines: present only when content was logged
         out["request_bytes"], out["response_bytes"] = self.bytes_in, self.bytes_out
         return out
 

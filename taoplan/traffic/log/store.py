@@ -64,6 +64,7 @@ class RequestStore:
         self._lock = threading.Lock()  # guards self._conn (reads, keys, admission)
         self._conn = engine.connect()
         engine.create_schema(self._conn)
+        self._wconn = engine.connect()  # the writer thread's own connection
         self._queue: queue.SimpleQueue[RequestRow | _Flush | None] = queue.SimpleQueue()
         self._closed = False
         self._last_prune = 0.0
@@ -103,13 +104,12 @@ class RequestStore:
         self.close()
 
     def _run(self) -> None:
-        conn = self.engine.connect()
         try:
             while True:
                 try:
                     first = self._queue.get(timeout=FLUSH_INTERVAL)
                 except queue.Empty:
-                    self._maybe_prune(conn)
+                    self._maybe_prune(self._wconn)
                     continue
                 batch: list[RequestRow] = []
                 markers: list[_Flush] = []
@@ -127,26 +127,44 @@ class RequestStore:
                     except queue.Empty:
                         break
                 if batch:
-                    self._commit(conn, batch)
+                    self._commit(batch)
                 for marker in markers:
                     marker.done.set()
                 if stop:
                     return
-                self._maybe_prune(conn)
+                self._maybe_prune(self._wconn)
         finally:
             with contextlib.suppress(Exception):
-                conn.close()
+                self._wconn.close()
 
-    def _commit(self, conn: Any, batch: list[RequestRow]) -> None:
-        params = [to_params(r) for r in batch]
+    def _commit(self, batch: list[RequestRow]) -> None:
+        try:
+            params = [to_params(r) for r in batch]
+        except (TypeError, ValueError) as exc:  # content that is not JSON: never stop the writer
+            print(f"taoplan: request log: {len(batch)} row(s) not written: {exc}", file=sys.stderr)
+            return
         for attempt in range(3):
             try:
-                self._insert(conn, params)
+                self._insert(self._wconn, params)
                 return
-            except Exception as exc:  # a busy or lost database: retry, then say so, never crash
+            except Exception as exc:  # a busy or lost database: reconnect and retry, then say so
                 if attempt == 2:
                     print(f"taoplan: request log: {len(batch)} row(s) not written: {exc}", file=sys.stderr)
+                    return
                 time.sleep(0.1 * (attempt + 1))
+                self._wconn = self._reconnect(self._wconn)
+
+    def _reconnect(self, conn: Any) -> Any:
+        """A new connection for one that PostgreSQL closed (a restart, a failover); else the same."""
+        if not self.engine.postgres or not (conn.closed or conn.broken):
+            return conn
+        try:
+            fresh = self.engine.connect()
+        except Exception:
+            return conn
+        with contextlib.suppress(Exception):
+            conn.close()
+        return fresh
 
     def _insert(self, conn: Any, params: list[tuple[Any, ...]]) -> None:
         statement = self.engine.sql(_INSERT)
@@ -231,7 +249,14 @@ class RequestStore:
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """One read or write statement on the shared connection (autocommit); for the key store."""
         with self._lock:
-            cur = self._conn.execute(self.engine.sql(sql), args)
+            try:
+                cur = self._conn.execute(self.engine.sql(sql), args)
+            except Exception:
+                fresh = self._reconnect(self._conn)
+                if fresh is self._conn:
+                    raise
+                self._conn = fresh  # once more on a new connection
+                cur = self._conn.execute(self.engine.sql(sql), args)
             return [tuple(r) for r in cur.fetchall()] if cur.description else []
 
     # ------------------------------------------------------------------------------- import
