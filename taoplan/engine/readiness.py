@@ -63,7 +63,8 @@ async def wait_ready(
                 if target is None:
                     verdict = Verdict(WAIT, found.detail or "no endpoint yet")
                 else:
-                    verdict = verdict_of(await client.get(target.rstrip("/") + rules.path), rules)
+                    reply = await client.get(target.rstrip("/") + rules.path, headers=dict(found.headers))
+                    verdict = verdict_of(reply, rules)
             except httpx.TransportError as exc:
                 verdict = Verdict(WAIT, CONNECTING, type(exc).__name__)
             if verdict.kind == READY:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from taoplan.engine.workspace import Workspace, format_duration
-from taoplan.platforms.base import Observation
+from taoplan.platforms.base import Endpoint, Observation
 from taoplan.platforms.common.health import CONNECTING, FATAL, READY, check
 from taoplan.store.state import ServiceRecord, State
 
@@ -24,8 +24,9 @@ COLUMNS = (
 )
 
 
-def _probe_readiness(ws: Workspace, url: str) -> tuple[str, str]:
-    verdict = check(url, ws.refs.request.readiness)
+def _probe_readiness(ws: Workspace, found: Endpoint) -> tuple[str, str]:
+    assert found.url is not None
+    verdict = check(found.url, ws.refs.request.readiness, headers=found.headers)
     if verdict.reason == CONNECTING:
         return "starting", "not answering"
     if verdict.kind == READY:
@@ -54,7 +55,7 @@ def _row(
         if found.url is None:
             current, detail = "starting", found.detail
         else:
-            current, detail = _probe_readiness(ws, found.url)
+            current, detail = _probe_readiness(ws, found)
     expires_in = obs.expires_in if refresh and obs is not None else None
     return {
         "name": record.name,

@@ -58,7 +58,11 @@ class Workspace:
             cls = platforms.platform_class(name)
             config = self.config.platforms.get(name) or cls.Config()
             ctx = PlatformContext(
-                project=self.project, lineage=lineage, state_dir=self.store.dir, refs=self.refs
+                project=self.project,
+                lineage=lineage,
+                state_dir=self.store.dir,
+                refs=self.refs,
+                locate=self.config.source.where,
             )
             self._platforms[name] = cls(config, ctx)
         return self._platforms[name]

@@ -3,7 +3,7 @@ the mechanics they share (``common``). Platforms execute; they never decide.
 
 This module is the registry: a platform name in services.yaml -> the package that implements it.
 Packages are imported on first use, so naming a platform costs nothing until it is needed; each
-imports its heavy client library (docker, kubernetes) only inside its methods.
+imports its heavy client library (docker, kubernetes, leptonai) only inside its methods.
 
 Imports: ``taoplan.spec``, ``taoplan.store``, ``taoplan.common``. Never ``taoplan.engine``,
 ``taoplan.traffic`` or ``taoplan.cli``.
@@ -27,6 +27,7 @@ IMPLEMENTED = {
     "brev": "taoplan.platforms.brev.platform",
     "slurm": "taoplan.platforms.slurm.platform",
     "kubernetes": "taoplan.platforms.kubernetes.platform",
+    "lepton": "taoplan.platforms.lepton.platform",
 }
 
 

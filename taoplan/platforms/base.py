@@ -6,7 +6,7 @@ and the apply engine calls ``prepare``/``render``/``start``/``stop`` as the plan
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -76,11 +76,16 @@ class Endpoint:
     ``url`` is None while it cannot be reached (still queued; a tunnel that may not be reopened),
     and ``detail`` says why. ``updates`` are ServiceRecord fields the caller persists under the
     state lock (a reopened tunnel's PID and port); ``extra`` is merged, not replaced.
+
+    ``headers`` go with every request to ``url`` (readiness, status, chat): an endpoint that wants
+    ``Authorization: Bearer <token>`` gets it here. They are secrets, in memory only: never put
+    them in ``updates``, state, the registry or a log line (``repr`` leaves them out).
     """
 
     url: str | None
     detail: str = ""
     updates: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def apply_to(self, record: ServiceRecord) -> None:
         """Write ``updates`` into ``record`` in place."""
@@ -106,6 +111,14 @@ class PlatformContext:
     lineage: str
     state_dir: Path
     refs: References
+    #: FILE:LINE:COL of a path in the services file (("platforms", "lepton", "node_group")), for a
+    #: platform's own located errors about its settings; None when no file is at hand.
+    locate: Callable[[Sequence[str | int]], str] | None = None
+
+    def where(self, loc: Sequence[str | int]) -> str:
+        """``FILE:LINE:COL: a.b.c`` for an error about the setting at ``loc``."""
+        field_name = ".".join(str(p) for p in loc)
+        return f"{self.locate(loc)}: {field_name}" if self.locate is not None else field_name
 
 
 class Platform(Protocol):

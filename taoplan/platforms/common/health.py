@@ -5,6 +5,7 @@ Shared by the apply engine's wait loop, ``taoplan status`` and platforms that lo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +56,18 @@ def verdict_of(response: Any, rules: ReadinessRefs) -> Verdict:
     return classify(response.status_code, body, rules)
 
 
-def check(url: str, rules: ReadinessRefs, timeout: float = 2.0) -> Verdict:
-    """One readiness request (for status and platforms); a server that does not answer is CONNECTING."""
+def check(
+    url: str, rules: ReadinessRefs, timeout: float = 2.0, headers: Mapping[str, str] | None = None
+) -> Verdict:
+    """One readiness request (for status and platforms); a server that does not answer is CONNECTING.
+
+    ``headers``: the endpoint's own (``Endpoint.headers``, an Authorization header).
+    """
     import httpx
 
     try:
         with httpclients.client(timeout=timeout) as http:
-            response = http.get(url.rstrip("/") + rules.path)
+            response = http.get(url.rstrip("/") + rules.path, headers=dict(headers or {}))
     except httpx.HTTPError as exc:
         return Verdict(WAIT, CONNECTING, type(exc).__name__)
     return verdict_of(response, rules)

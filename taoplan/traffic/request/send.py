@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ class Post:
     timeout: float
     wait: float
     on_wait: OnWait | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # the endpoint's (a secret)
 
     @property
     def endpoint(self) -> str:
@@ -137,7 +138,7 @@ def send(post: Post) -> Exchange:
         while True:
             tries.start()
             try:
-                response = http.post(post.endpoint, content=post.payload, headers=HEADERS)
+                response = http.post(post.endpoint, content=post.payload, headers={**HEADERS, **post.headers})
             except httpx.TransportError as exc:
                 delay = tries.failed(exc)
             else:
@@ -158,7 +159,9 @@ async def asend(post: Post) -> Exchange:
         while True:
             tries.start()
             try:
-                response = await http.post(post.endpoint, content=post.payload, headers=HEADERS)
+                response = await http.post(
+                    post.endpoint, content=post.payload, headers={**HEADERS, **post.headers}
+                )
             except httpx.TransportError as exc:
                 delay = tries.failed(exc)
             else:

@@ -6,7 +6,8 @@ everything it calls on either side (routing, body rules, reply rules) stays pure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ class Session:
     caller: str
     via: str = "cli"
     log_content: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # the endpoint's (a secret)
 
     def sending_line(self) -> str:
         t = self.target
@@ -69,13 +71,16 @@ def open_session(
         arch=arch,
         valid_archs=refs.request.archs,
     )
-    url = _endpoint(file, state_dir, state, target)
+    url, headers = _endpoint(file, state_dir, state, target)
     log = open_project_store(file, state_dir)
-    return Session(refs, target, url, log, resolve_caller(caller), via, log_content)
+    return Session(refs, target, url, log, resolve_caller(caller), via, log_content, headers)
 
 
-def _endpoint(file: Path, state_dir: str | None, state: State, target: Target) -> str:
-    """The platform's current endpoint for a state service (it may reopen a tunnel); else host_url."""
+def _endpoint(
+    file: Path, state_dir: str | None, state: State, target: Target
+) -> tuple[str, Mapping[str, str]]:
+    """The platform's current endpoint for a state service (it may reopen a tunnel) and the headers
+    it wants (in memory only); else host_url."""
     if target.source == "state" and target.name and file.is_file():
         from taoplan import platforms
         from taoplan.engine.workspace import Workspace
@@ -87,21 +92,23 @@ def _endpoint(file: Path, state_dir: str | None, state: State, target: Target) -
             # reports an Endpoint(url, detail); older platforms return the URL directly.
             reopen: Any = getattr(ws, "endpoint", None)
             if reopen is None:
-                return str(ws.platform(record.platform, state.lineage).endpoint(record))
+                return str(ws.platform(record.platform, state.lineage).endpoint(record)), {}
             found = reopen(state, record)
             if found.url is None:
                 raise RequestError(f"{target.name} cannot be reached now: {found.detail}")
-            return str(found.url)
+            return str(found.url), dict(found.headers)
     if not target.host_url:
         raise RequestError(f"{target.who} has no endpoint recorded (is it started?)")
-    return target.host_url
+    return target.host_url, {}
 
 
 def _post(
     session: Session, prepared: Prepared, timeout: float | None, wait: float, on_wait: OnWait | None
 ) -> Post:
     chat = session.refs.request.chat
-    return Post(session.url, prepared.payload, chat, timeout or chat.timeout_seconds, wait, on_wait)
+    return Post(
+        session.url, prepared.payload, chat, timeout or chat.timeout_seconds, wait, on_wait, session.headers
+    )
 
 
 def _finish(session: Session, prepared: Prepared, post: Post, ex: Exchange) -> dict[str, Any]:
