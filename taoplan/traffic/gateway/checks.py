@@ -95,7 +95,7 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(message, dict):
             raise bad_request(f"{where}: must be an object with role and content", param=where)
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise bad_request(f"{where}.role: expected one of {', '.join(sorted(ROLES))}", param=where)
         content = message.get("content")
         if content is None or isinstance(content, str):
@@ -110,7 +110,7 @@ def _check_messages(messages: Any) -> None:
 
 def _check_part(part: Any, where: str) -> None:
     kind = part.get("type") if isinstance(part, dict) else None
-    if kind not in PART_TYPES:
+    if not isinstance(kind, str) or kind not in PART_TYPES:
         raise bad_request(f"{where}.type: expected one of {', '.join(PART_TYPES)}", param=where)
     if kind == "text":
         if not isinstance(part.get("text"), str):
