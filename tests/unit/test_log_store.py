@@ -316,3 +316,21 @@ def test_an_old_requests_jsonl_is_imported_once(state_dir: Path, capsys: pytest.
     with open_store(state_dir) as opened:
         assert len(opened.rows()) == 2
     assert capsys.readouterr().err == ""
+
+
+def test_a_dropped_postgresql_connection_is_reopened(store: RequestStore, database: str) -> None:
+    if database == "sqlite":
+        return  # a file has no connection to lose
+    store.write(row(time.time()))
+    store.flush()
+    import psycopg
+
+    dsn = database.split("&options=")[0].split("?options=")[0]
+    pids = [store._conn.info.backend_pid, store._wconn.info.backend_pid]  # this store's sessions only
+    with psycopg.connect(dsn, password=os.environ["TAOPLAN_PG_PASSWORD"], autocommit=True) as admin:
+        for pid in pids:  # the server ends them, as a restart or a failover would
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    store.write(row(time.time()))
+    assert len(store.rows()) == 2  # the writer and the reader both came back
+    store.keys.create("after", None, 1, None)
+    assert [k.name for k in store.keys.list()] == ["after"]

@@ -242,12 +242,11 @@ class RequestStore:
             sql += " WHERE time >= ?"
             args = (since,)
         sql += " ORDER BY time, request_id"
-        with self._lock:
-            found = self._conn.execute(self.engine.sql(sql), args).fetchall()
-        return [from_params(tuple(r)) for r in found]
+        return [from_params(r) for r in self.query(sql, args)]
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """One read or write statement on the shared connection (autocommit); for the key store."""
+        """One read or write statement on the shared connection (autocommit), with ``?``
+        placeholders; once more on a new connection when PostgreSQL dropped the old one."""
         with self._lock:
             try:
                 cur = self._conn.execute(self.engine.sql(sql), args)
