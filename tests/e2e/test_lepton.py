@@ -99,7 +99,8 @@ def status(project: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def one_line_error(run: Run, code: int = 1) -> str:
     assert run.code == code, run.text
-    assert "Traceback" not in run.text
+    # taoplan's own traceback would start a line; a server's, in the indented log tail, may appear
+    assert not any(line.startswith("Traceback") for line in run.text.splitlines())
     lines = [line for line in run.err.splitlines() if line.startswith("Error: ")]
     assert lines, run.err
     return lines[0]
@@ -250,17 +251,12 @@ def test_config_error_fails_fast_and_doctor_reports_the_pull_secret(lepton: Doub
     env = env_for(lepton)
     doctor = taoplan("doctor", cwd=lproject, env=env)
     assert doctor.code != 0, doctor.text
-    names = [
-        line.split(":")[1].strip()
-        for line in doctor.out.splitlines()
-        if line.strip().startswith(("✓", "✗", "ok", "FAIL", "[")) and "lepton:" in line
-    ]
     checks = [
         c for c in ("SDK", "token", "workspace", "shape", "pull secret") if f"lepton: {c}" in doctor.out
     ]
     assert checks == ["SDK", "token", "workspace", "shape", "pull secret"], doctor.out
     order = [doctor.out.index(f"lepton: {c}") for c in checks]
-    assert order == sorted(order), (names, doctor.out)
+    assert order == sorted(order), doctor.out
     assert "image pull secret 'nvcr-pull' does not exist" in doctor.out
 
     # apply fails on ConfigError at once (the readiness timeout is 180 s: not a timeout)
@@ -299,7 +295,7 @@ def test_bad_input_gets_located_errors(lepton: Double, lproject: Path) -> None:
     path = services_yaml(lproject, None, {"reason": REASON}, url=lepton.url)
     run = taoplan("plan", cwd=lproject, env=env)
     line = one_line_error(run)
-    assert f"{path}:" in line and "platforms.lepton.workspace_id: no Lepton workspace" in line, line
+    assert f"{path.name}:8:" in line and "platforms.lepton.workspace_id: no Lepton workspace" in line, line
 
     path = services_yaml(lproject, lepton, {"reason": REASON}, resource_shape="gpu.3xfoo")
     for args in (("plan",), ("doctor",)):
@@ -307,19 +303,19 @@ def test_bad_input_gets_located_errors(lepton: Double, lproject: Path) -> None:
         text = one_line_error(run) if args == ("plan",) else run.out
         assert run.code != 0
         assert (
-            f"{path}:7:" in text
+            f"{path.name}:8:" in text
             and "platforms.lepton.resource_shape: shape 'gpu.3xfoo' is not offered" in text
         )
 
     path = services_yaml(lproject, lepton, {"reason": REASON}, node_group="ng-nope")
     line = one_line_error(taoplan("plan", cwd=lproject, env=env))
-    assert f"{path}:7:" in line and "platforms.lepton.node_group: node group 'ng-nope' not found" in line
+    assert f"{path.name}:8:" in line and "platforms.lepton.node_group: node group 'ng-nope' not found" in line
 
     long_name = "a-service-name-of-thirty-chars"
     path = services_yaml(lproject, lepton, {long_name: REASON})
     for args in (("apply", "--auto-approve"), ("render", "--out", "r")):
         line = one_line_error(taoplan(*args, cwd=lproject, env=env))
-        assert f"{path}:9:" in line and f"services.{long_name}" in line and "at most 36" in line, line
+        assert f"{path.name}:10:" in line and f"services.{long_name}" in line and "at most 36" in line, line
     assert lepton.deployments == {}
 
 
