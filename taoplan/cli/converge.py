@@ -171,6 +171,11 @@ def _execute(
 @click.option(
     "--parallelism", default=8, show_default=True, type=click.IntRange(1, 256), help="Actions run at once."
 )
+@click.option(
+    "--allow-queue",
+    is_flag=True,
+    help="Start services whose fit verdict is 'queues' (they wait for GPUs); 'cannot fit' always refuses.",
+)
 @selection
 def apply(
     file: Path,
@@ -179,11 +184,13 @@ def apply(
     plan_file: Path | None,
     auto_approve: bool,
     parallelism: int,
+    allow_queue: bool,
     targets: tuple[str, ...],
     force_replace: tuple[str, ...],
 ) -> None:
     """Make what runs match the services file (or apply a saved plan exactly)."""
     from taoplan.cli import views as output
+    from taoplan.engine.fit import check_apply
     from taoplan.store.lock import StateLock
 
     ws = open_workspace(file, state_dir)
@@ -194,12 +201,14 @@ def apply(
 
             the_plan, desired = saved_plan.load_for_apply(plan_file, ws, state)
             click.echo(output.format_plan(the_plan, color=color()))
+            check_apply(the_plan.changes, allow_queue)
         else:
             with paused_gc():
                 the_plan, desired = ws.plan(state, targets=targets, force_replace=force_replace)
             click.echo(output.format_plan(the_plan, color=color()))
             if not the_plan.has_changes:
                 return
+            check_apply(the_plan.changes, allow_queue)
             _confirm(auto_approve, "apply")
         if not the_plan.has_changes:
             return

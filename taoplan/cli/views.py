@@ -10,6 +10,7 @@ import click
 
 from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Plan
 
+_FIT_COLOR = {"fits": "green", "queues": "yellow", "cannot fit": "red", "unknown": None}
 _SYMBOL = {CREATE: ("+", "green"), REPLACE: ("-/+", "yellow"), DELETE: ("-", "red"), NOOP: ("=", None)}
 
 
@@ -34,6 +35,10 @@ def format_plan(plan: Plan, *, color: bool = False, show_noop: bool = False) -> 
             head += f"  ({change.job_id})"
         lines.append(style(head, fg))
         lines.extend(f"          - {reason}" for reason in change.reasons)
+        if change.fit:
+            lines.append(
+                style(f"          fit: {change.fit}: {change.fit_detail}", _FIT_COLOR.get(change.fit))
+            )
     summary = plan.summary()
     if not plan.has_changes:
         lines.append(f"No changes. {summary[NOOP]} service(s) up to date.")

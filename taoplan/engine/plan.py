@@ -7,11 +7,13 @@ a saved plan is this object serialized with the state serial it was made against
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from taoplan.engine import fit
 from taoplan.errors import ConfigError
 from taoplan.platforms.base import Observation
+from taoplan.platforms.capacity import Capacity
 from taoplan.spec.desired import Desired
 from taoplan.store.state import ServiceRecord, State
 
@@ -31,9 +33,14 @@ class Change:
     create_before_destroy: bool = False
     await_ready: bool = False  # noop, but apply still waits for readiness
     state_only: tuple[str, ...] = ()  # fields that change state but not what runs (protect, readiness)
+    fit: str = ""  # creates and replaces: fits | queues | cannot fit | unknown (engine.fit)
+    fit_detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"service": self.service, "action": self.action, "reasons": list(self.reasons)}
+        out: dict[str, Any] = {"service": self.service, "action": self.action, "reasons": list(self.reasons)}
+        if self.fit:
+            out["fit"] = {"verdict": self.fit, "detail": self.fit_detail}
+        return out
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,12 @@ def make_plan(
     targets: Collection[str] = (),
     force_replace: Collection[str] = (),
     delete_reason: str = "not in the services file",
+    capacities: Mapping[str, Capacity] | None = None,
 ) -> Plan:
-    """Decide what apply must do. ``observed is None`` means refresh was off: trust state."""
+    """Decide what apply must do. ``observed is None`` means refresh was off: trust state.
+
+    ``capacities`` (per platform, read during refresh) puts a fit verdict on every create and
+    replace; without them, and with refresh off, the verdict is "unknown"."""
     for name in [*targets, *force_replace]:
         if name not in desired and name not in recorded.services:
             raise ConfigError(f"no service named {name!r} in the services file or in state")
@@ -164,6 +175,8 @@ def make_plan(
 
     if out.protected:
         raise ProtectedError(out.protected[0], lines=out.protected)
+    if capacities is not None or observed is None:
+        _judge_fit(out, desired, recorded, capacities)
     return Plan(
         project=project,
         lineage=recorded.lineage,
@@ -172,6 +185,39 @@ def make_plan(
         warnings=tuple(out.warnings),
         refreshed=observed is not None,
     )
+
+
+def _judge_fit(
+    out: _Builder,
+    desired: Mapping[str, Desired],
+    recorded: State,
+    capacities: Mapping[str, Capacity] | None,
+) -> None:
+    """A fit verdict on every create and replace (engine.fit), from the capacities refresh read."""
+    asks = [
+        fit.Ask(
+            c.service,
+            c.platform,
+            desired[c.service].spec.num_gpus,
+            frees=c.job_id if c.action == REPLACE and not c.create_before_destroy else None,
+        )
+        for c in out.changes
+        if c.action in (CREATE, REPLACE) and c.service in desired
+    ]
+    if not asks:
+        return
+    if capacities is None:
+        why = Capacity.not_known("refresh was off: capacity not read")
+        capacities = {a.platform: why for a in asks}
+    stopped = [c.job_id for c in out.changes if c.action == DELETE and c.job_id]
+    verdicts, warnings = fit.decide(asks, capacities, recorded, stopped)
+    out.warnings.extend(warnings)
+    out.changes = [
+        replace(c, fit=verdicts[c.service].verdict, fit_detail=verdicts[c.service].detail)
+        if c.action in (CREATE, REPLACE) and c.service in verdicts
+        else c
+        for c in out.changes
+    ]
 
 
 def _platform_of(recorded: State, desired: Mapping[str, Desired], obs: Observation) -> str:

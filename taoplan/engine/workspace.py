@@ -14,6 +14,7 @@ from taoplan import platforms
 from taoplan.engine.plan import CREATE, NOOP, REPLACE, Change, Plan, make_plan
 from taoplan.errors import LockHeldError, PlatformError
 from taoplan.platforms.base import Endpoint, Observation, Platform, PlatformContext
+from taoplan.platforms.capacity import Capacity, capacity_of
 from taoplan.spec.config import ServicesConfig, load_services
 from taoplan.spec.desired import Desired, build_desired
 from taoplan.spec.references import References, load_references
@@ -36,6 +37,8 @@ class Workspace:
     registry: Registry
     environ: Mapping[str, str]
     _platforms: dict[str, Platform] = field(default_factory=dict)
+    #: per platform, what the last refresh with ``wanted`` read of its GPUs (engine.fit judges it)
+    capacities: dict[str, Capacity] = field(default_factory=dict)
 
     @classmethod
     def open(cls, file: Path, state_dir: str | None = None) -> Workspace:
@@ -72,16 +75,31 @@ class Workspace:
         names |= {record.platform for record in state.services.values()}
         return sorted(n for n in names if platforms.is_available(n))
 
-    def refresh(self, state: State) -> dict[str, Observation]:
-        """Observe every platform in use, concurrently. Raises PlatformError if one is unreachable."""
+    def refresh(
+        self, state: State, wanted: Mapping[str, tuple[int, ...]] | None = None
+    ) -> dict[str, Observation]:
+        """Observe every platform in use, concurrently. Raises PlatformError if one is unreachable.
+
+        With ``wanted`` (platform -> the GPU counts the file asks of it), each of those platforms also
+        reports its GPU capacity, in the same pass, into ``self.capacities``."""
         names = self.platforms_in_use(state)
         if not names:
             return {}
         platforms_ = [self.platform(name, state.lineage) for name in names]
         for platform in platforms_:
             platform.warm()  # imports are not safe to race from threads
+
+        def read(name: str, platform: Platform) -> dict[str, Observation]:
+            found = platform.observe()
+            if wanted is not None and name in wanted:
+                try:
+                    self.capacities[name] = capacity_of(platform, wanted[name])
+                except PlatformError as exc:  # capacity is advice: it never stops a plan
+                    self.capacities[name] = Capacity.not_known(f"capacity not read: {exc.message}")
+            return found
+
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            results = list(pool.map(lambda p: p.observe(), platforms_))
+            results = list(pool.map(read, names, platforms_))
         observed: dict[str, Observation] = {}
         for name, result in zip(names, results, strict=True):
             observed.update({job: dataclasses.replace(obs, platform=name) for job, obs in result.items()})
@@ -96,7 +114,11 @@ class Workspace:
         force_replace: tuple[str, ...] = (),
     ) -> tuple[Plan, dict[str, Desired]]:
         desired = self.desired()
-        observed = self.refresh(state) if refresh else None
+        wanted: dict[str, set[int]] = {}
+        for want in desired.values():
+            wanted.setdefault(want.platform, set()).add(want.spec.num_gpus)
+        sizes = {name: tuple(sorted(counts)) for name, counts in wanted.items()}
+        observed = self.refresh(state, sizes) if refresh else None
 
         def strategy(want: Desired) -> tuple[bool, str]:
             return self.platform(want.platform, state.lineage).replace_strategy(
@@ -111,6 +133,7 @@ class Workspace:
             replace_strategy=strategy,
             targets=targets,
             force_replace=force_replace,
+            capacities=self.capacities if refresh else None,
         )
         return self._annotate(plan, desired, state, observed), desired
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from taoplan.platforms.capacity import Capacity
 from taoplan.spec.deployment import Deployment
 
 if TYPE_CHECKING:
@@ -162,6 +163,13 @@ class Platform(Protocol):
         """The current state of one workload; cheap enough to call while waiting for readiness."""
         ...
 
+    def capacity(self, wanted: tuple[int, ...]) -> Capacity:
+        """The GPUs this platform can give now, read during refresh (``wanted``: the GPU counts the
+        file asks of it, for a per-size start estimate). Report only; ``engine.fit`` decides.
+
+        Optional: a platform without it (``capacity.capacity_of``) is "unknown", never guessed."""
+        ...
+
     def stop(self, record: ServiceRecord) -> None: ...
 
     def remove(self, job_id: str) -> None:
@@ -187,6 +195,7 @@ class PlatformClass(Protocol):
 
 __all__ = [
     "Artifact",
+    "Capacity",
     "Check",
     "Deployment",
     "Endpoint",

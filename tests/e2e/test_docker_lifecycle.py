@@ -261,3 +261,20 @@ def test_apply_without_a_terminal_needs_approval_and_changes_nothing(dproject: P
     assert run.code == 1
     assert "apply needs --auto-approve (or a saved plan file) when not run on a terminal" in run.err
     assert labelled(dproject.name) == []
+
+
+def test_gpu_fit_is_unknown_with_gpus_none_and_without_a_driver(dproject: Path) -> None:
+    """gpus: none, or no NVIDIA driver on this machine: the verdict is "unknown" with the reason; apply goes on."""
+    write(dproject, {"reason": THREE["reason"]})
+    plan = taoplan("plan", "--json", cwd=dproject)
+    assert plan.code == 0, plan.text
+    [change] = json.loads(plan.out)["changes"]
+    assert change["fit"] == {
+        "verdict": "unknown",
+        "detail": "platforms.local-docker.gpus is none: containers get no GPU to count",
+    }
+    write(dproject, {"reason": THREE["reason"]}, gpus="nvidia")
+    [change] = json.loads(taoplan("plan", "--json", cwd=dproject).out)["changes"]
+    assert change["fit"]["verdict"] == "unknown"
+    assert change["fit"]["detail"].startswith("no NVIDIA driver found (")
+    assert "nvidia-smi is not on PATH" in change["fit"]["detail"]

@@ -298,7 +298,7 @@ def test_two_slurm_services_converge_through_tunnels_and_stay_converged(sproject
     assert "Plan: 2 to create, 0 to replace, 0 to delete, 0 unchanged." in plan.out, plan.out
 
 
-def test_a_job_that_cannot_be_scheduled_pends_with_its_reason_and_one_sbatch_refuses_fails_at_once(
+def test_a_job_that_cannot_be_scheduled_pends_with_its_reason_and_one_that_cannot_fit_is_refused(
     sproject: Path,
 ) -> None:
     # both GPUs are taken by a job started outside taoplan: ours is accepted but waits (Resources)
@@ -309,26 +309,33 @@ def test_a_job_that_cannot_be_scheduled_pends_with_its_reason_and_one_sbatch_ref
         check=True,
     ).stdout.strip()
     try:
-        write(
-            sproject,
-            {
-                "waits": {**HF, "readiness": {"timeout": 20}, "secrets": ["HF_TOKEN"]},
-                "toobig": {**HF, "num_gpus": 3},  # more GPUs than the node has: sbatch refuses it
-            },
-        )
+        waits = {**HF, "readiness": {"timeout": 20}, "secrets": ["HF_TOKEN"]}
+        # more GPUs than the node has: the plan says so, and apply starts nothing at all
+        write(sproject, {"waits": waits, "toobig": {**HF, "num_gpus": 3}})
         apply = taoplan("apply", "--auto-approve", cwd=sproject, env={"HF_TOKEN": "hf-pending-canary"})
+        assert apply.code == 1, apply.text
+        assert "fit: cannot fit: needs 3 GPUs on one place; the largest place (vm) has 2" in apply.out
+        assert (
+            "Error: toobig: cannot fit: needs 3 GPUs on one place; the largest place (vm) has 2" in apply.err
+        )
+        assert (
+            f"Error: waits: queues: needs 1 GPU, 0 free now on one place; 2 GPUs held by slurm job {blocker} "
+            "(root: wrap)" in apply.err
+        ), apply.err
+        assert "(apply --allow-queue lets it wait)" in apply.err and "Error: nothing was started" in apply.err
+        assert live_jobs(sproject.name) == []
+
+        # --allow-queue: the queued one is submitted and waits with Slurm's reason
+        write(sproject, {"waits": waits})
+        apply = taoplan(
+            "apply", "--auto-approve", "--allow-queue", cwd=sproject, env={"HF_TOKEN": "hf-pending-canary"}
+        )
         assert apply.code == 3, apply.text
         assert "waits: pending: PENDING (Resources)" in apply.err
         assert (
             "waits: create failed: timeout: not ready after 20s (last: pending: PENDING (Resources))"
             in apply.err
         )
-        assert (
-            "toobig: create failed: sbatch refused the job: Batch job submission failed: "
-            "Requested node configuration is not available" in apply.err
-        )
-        # the refusal is reported at once, not at the end of a wait
-        assert apply.err.index("✗ toobig") < apply.err.index("✗ waits")
 
         waiting = [j for j in live_jobs(sproject.name) if j["state"] == "PENDING"]
         assert len(waiting) == 1 and waiting[0]["reason"] == "Resources"
@@ -346,6 +353,51 @@ def test_a_job_that_cannot_be_scheduled_pends_with_its_reason_and_one_sbatch_ref
     assert taoplan("destroy", "--auto-approve", cwd=sproject).code == 0
     assert live_jobs(sproject.name) == []
     assert list((LAB / "remote" / sproject.name / "env").iterdir()) == []  # destroy removed the sidecar
+
+
+def test_plan_knows_whether_gpus_fit_queue_behind_named_holders_or_cannot_fit(sproject: Path) -> None:
+    """The lab's 2 fake GPUs (GRES): fill them with two services, then plan a third and a 3-GPU one."""
+    write(sproject, {"a": HF, "b": HF})
+    plan = json.loads(taoplan("plan", "--json", cwd=sproject).out)
+    assert [c["fit"]["verdict"] for c in plan["changes"]] == ["fits", "fits"], plan
+    assert plan["changes"][1]["fit"]["detail"] == "1 GPU on vm (1 of 2 free)"
+    apply = taoplan("apply", "--auto-approve", cwd=sproject)
+    assert apply.code == 0, apply.text
+    records = state_of(sproject)["services"]
+
+    write(sproject, {"a": HF, "b": HF, "c": HF, "huge": {**HF, "num_gpus": 3}})
+    plan = taoplan("plan", "--json", cwd=sproject)
+    assert plan.code == 0, plan.text
+    fits = {c["service"]: c.get("fit") for c in json.loads(plan.out)["changes"]}
+    assert fits["a"] is None and fits["b"] is None  # no-ops carry no verdict
+    assert fits["c"]["verdict"] == "queues"
+    detail = fits["c"]["detail"]
+    assert detail.startswith("needs 1 GPU, 0 free now on one place; "), detail
+    for name in ("a", "b"):
+        assert f"1 GPU held by service {name} ({records[name]['job_id'][:8]})" in detail, detail
+    assert "Slurm estimates a start at " in detail and detail.endswith("on vm (sbatch --test-only)"), detail
+    assert fits["huge"] == {
+        "verdict": "cannot fit",
+        "detail": "needs 3 GPUs on one place; the largest place (vm) has 2",
+    }
+    human = taoplan("plan", cwd=sproject).out
+    assert "fit: queues: needs 1 GPU, 0 free now" in human and "fit: cannot fit: needs 3 GPUs" in human
+
+    apply = taoplan("apply", "--auto-approve", "--allow-queue", cwd=sproject)
+    assert apply.code == 1, apply.text
+    assert "Error: huge: cannot fit: needs 3 GPUs on one place; the largest place (vm) has 2" in apply.err
+    assert len(live_jobs(sproject.name)) == 2  # nothing was started
+
+    # two new ones that fit one by one but not together, once a and b are gone
+    write(sproject, {"c": HF, "d": {**HF, "num_gpus": 2}})
+    plan = json.loads(taoplan("plan", "--json", cwd=sproject).out)
+    verdicts = {c["service"]: c.get("fit", {}).get("verdict") for c in plan["changes"]}
+    assert verdicts == {"c": "fits", "d": "queues", "a": None, "b": None}, plan
+    [d] = [c for c in plan["changes"] if c["service"] == "d"]
+    assert d["fit"]["detail"].startswith("fits alone but not together with c (started by this apply)")
+    human = taoplan("plan", cwd=sproject).out
+    assert "Warning: slurm: d fit one by one but not together with c (2 GPUs free in all)" in human, human
+    assert taoplan("destroy", "--auto-approve", cwd=sproject).code == 0
 
 
 def test_secret_canary_reaches_only_the_server_never_a_file_or_command_line_on_the_cluster(

@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from taoplan import labels
 from taoplan.errors import PlatformError
+from taoplan.platforms import capacity as shared
 from taoplan.spec.platform_settings import KubernetesConfig
 
 from .api import Session, api_message
@@ -46,6 +48,21 @@ class Capacity:
     allocatable: dict[str, int] = field(default_factory=dict)  # per eligible node
     free: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    holds: list[shared.Hold] = field(default_factory=list)  # pods holding GPUs on eligible nodes
+
+    def shared(self, cfg: KubernetesConfig) -> shared.Capacity:
+        """The platform-neutral form that engine.fit judges."""
+        places = tuple(shared.Place(n, self.allocatable[n], self.free[n]) for n in sorted(self.free))
+        no_place = ""
+        if not places:
+            selector = ", ".join(f"{k}={v}" for k, v in cfg.node_selector.items())
+            no_place = "no Ready, schedulable node" + (
+                f" matches node_selector {selector}" if selector else ""
+            )
+            no_place += " (with the tolerations given)" if cfg.tolerations else ""
+        return shared.Capacity(
+            resource=self.resource, places=places, holds=tuple(self.holds), no_place=no_place
+        )
 
     @property
     def largest(self) -> tuple[str, int]:
@@ -105,9 +122,22 @@ def capacity(
             "Succeeded",
             "Failed",
         ):
-            used[node_name] = used.get(node_name, 0) + pod_gpus(pod, cfg.gpu_resource)
+            gpus = pod_gpus(pod, cfg.gpu_resource)
+            used[node_name] = used.get(node_name, 0) + gpus
+            if gpus:
+                out.holds.append(_hold(pod, node_name, gpus))
     out.free = {n: max(0, a - used.get(n, 0)) for n, a in out.allocatable.items()}
     return out
+
+
+def _hold(pod: Mapping[str, Any], node: str, gpus: int) -> shared.Hold:
+    meta = pod.get("metadata") or {}
+    lbl = meta.get("labels") or {}
+    where = f"pod {meta.get('namespace', '')}/{meta.get('name', '')}"
+    if lbl.get(labels.K8S_JOB_ID):
+        who = f"service {lbl.get(labels.K8S_SERVICE)} of project {lbl.get(labels.K8S_PROJECT)} ({where})"
+        return shared.Hold(node, gpus, job_id=lbl[labels.K8S_JOB_ID], who=who)
+    return shared.Hold(node, gpus, who=where)
 
 
 def current_capacity(session: Session) -> Capacity:
@@ -126,9 +156,3 @@ def current_capacity(session: Session) -> Capacity:
     cap.note = note
     return cap
 
-
-def try_capacity(session: Session) -> Capacity | None:
-    try:
-        return current_capacity(session)
-    except PlatformError:
-        return None  # no right to list nodes: plan says "not checked"

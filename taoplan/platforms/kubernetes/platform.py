@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from taoplan.errors import PlatformError
+from taoplan.platforms import capacity as shared
 from taoplan.platforms.base import (
     Artifact,
     Check,
@@ -37,7 +39,7 @@ from taoplan.spec.platform_settings import KubernetesConfig
 
 from . import access, doctor, objects, observe
 from .api import Session
-from .capacity import Capacity, try_capacity
+from .capacity import Capacity, current_capacity
 
 if TYPE_CHECKING:
     from taoplan.spec.config import ServiceSpec
@@ -51,6 +53,7 @@ class Kubernetes:
     def __init__(self, config: KubernetesConfig, ctx: PlatformContext) -> None:
         self.session = Session(config, ctx)
         self._capacity: Capacity | None = None  # from the last observe(); read by describe()
+        self._capacity_error = "no refresh yet"  # why _capacity is None
 
     @property
     def config(self) -> KubernetesConfig:
@@ -143,8 +146,17 @@ class Kubernetes:
 
     def observe(self) -> dict[str, Observation]:
         listing = observe.Listing(self.session)
-        self._capacity = try_capacity(self.session)
+        try:
+            self._capacity = current_capacity(self.session)
+        except PlatformError as exc:  # no right to list nodes: plan says "not checked"
+            self._capacity, self._capacity_error = None, exc.message
         return listing.observations()
+
+    def capacity(self, wanted: tuple[int, ...]) -> shared.Capacity:
+        """What observe() read of the nodes and pods (one reading for fit, describe and strategy)."""
+        if self._capacity is None:
+            return shared.Capacity.not_known(f"cannot read node capacity: {self._capacity_error}")
+        return self._capacity.shared(self.config)
 
     def probe(self, job_id: str) -> Observation:
         return observe.probe(self.session, job_id)

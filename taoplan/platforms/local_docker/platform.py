@@ -27,8 +27,10 @@ from taoplan.platforms.base import (
     PlatformContext,
     Started,
 )
-from taoplan.platforms.common import containers, ports
+from taoplan.platforms.capacity import Capacity
+from taoplan.platforms.common import containers, gpuhost, ports
 from taoplan.platforms.common.containers import parse_run_script
+from taoplan.platforms.local_docker import gpus as gpu_capacity
 from taoplan.platforms.local_docker import socket as docker_socket
 from taoplan.spec.platform_settings import LocalDockerConfig
 from taoplan.store.state import ServiceRecord
@@ -263,6 +265,22 @@ class LocalDocker:
             detail=status,
             job_id=job_id,
         )
+
+    def capacity(self, wanted: tuple[int, ...]) -> Capacity:
+        """The host's GPUs less those running containers hold (any project's, anyone's)."""
+        if self.config.gpus == "none" or self.is_local:
+            found, why = gpuhost.host_gpus() if self.config.gpus != "none" else (None, "")
+            return gpu_capacity.capacity(found, why, self._running_inspected, self.config.gpus)
+        return Capacity.not_known(
+            f"the Docker host {self.public_host} is remote: its GPUs are not counted from here"
+        )
+
+    def _running_inspected(self) -> list[dict[str, Any]]:
+        summaries = self._list_containers(all=False, label_filters=[])
+        path = docker_socket.socket_path(self.base_url)
+        if path is not None:
+            return gpu_capacity.inspect_all(lambda target: docker_socket.get(path, target), summaries)
+        return [self.client.api.inspect_container(s["Id"]) for s in summaries]
 
     def _list_containers(self, *, all: bool, label_filters: list[str]) -> list[dict[str, Any]]:
         """Container summaries; over the local socket directly when there is one (no SDK import)."""

@@ -47,6 +47,12 @@ def list_containers(
     return containers
 
 
+def get(path: str, target: str, timeout: float = 60.0) -> tuple[int, bytes]:
+    """(status, body) of one GET on the engine's socket (an inspect: /containers/ID/json)."""
+    status, _reason, body = _get(path, target, timeout)
+    return status, body
+
+
 def _get(path: str, target: str, timeout: float) -> tuple[int, str, bytes]:
     """One HTTP/1.0 GET over the unix socket: the engine answers with the whole body and closes,
     so there is no chunking or keep-alive to handle (and no http.client + ssl to import)."""

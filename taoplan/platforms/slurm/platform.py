@@ -30,8 +30,10 @@ from taoplan.platforms.base import (
     PlatformContext,
     Started,
 )
+from taoplan.platforms.capacity import Capacity
 from taoplan.platforms.common import ports, tunnel
 from taoplan.platforms.common.ssh import Connection, Reply, quote
+from taoplan.platforms.slurm import capacity as gpu_capacity
 from taoplan.platforms.slurm import doctor, script
 from taoplan.platforms.slurm.jobs import Job
 from taoplan.platforms.slurm.remote import Cluster
@@ -151,6 +153,17 @@ class Slurm:
 
     def observe(self) -> dict[str, Observation]:
         return {job.name: self._observation(job) for job in self.cluster.project_jobs(self.ctx.project)}
+
+    def capacity(self, wanted: tuple[int, ...]) -> Capacity:
+        """sinfo GRES of the partition's nodes, squeue's running jobs, sbatch --test-only per size."""
+        partition = self.settings.partition
+        line = gpu_capacity.script(
+            partition, self.settings.account, self.config.cpus_per_task, self.config.time, wanted
+        )
+        reply = self.conn.run(line)
+        if reply.transport_failed or gpu_capacity.SEPARATOR not in reply.out:
+            raise PlatformError(f"ssh {self.conn.target.display}: sinfo/squeue: {reply.message()}")
+        return gpu_capacity.parse(reply.out, partition, wanted)
 
     def probe(self, job_id: str) -> Observation:
         job = self.cluster.lookup(job_id)
