@@ -88,6 +88,7 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
             access_log=False,
             log_level="warning",
             server_header=False,
+            proxy_headers=False,
             timeout_graceful_shutdown=DRAIN_SECONDS,
             timeout_keep_alive=30,
             backlog=2048,

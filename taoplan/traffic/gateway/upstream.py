@@ -47,13 +47,22 @@ def make_session() -> Any:
     )
 
 
-def _timeout(gw: Gateway, stream: bool) -> Any:
-    import aiohttp
+_TIMEOUTS: dict[tuple[float, bool], Any] = {}
 
+
+def _timeout(gw: Gateway, stream: bool) -> Any:
     seconds = gw.settings.upstream_timeout
-    if stream:  # a stream may last long; each wait for the next bytes is bounded instead
-        return aiohttp.ClientTimeout(total=None, connect=min(CONNECT_TIMEOUT, seconds), sock_read=seconds)
-    return aiohttp.ClientTimeout(total=seconds, connect=min(CONNECT_TIMEOUT, seconds))
+    found = _TIMEOUTS.get((seconds, stream))
+    if found is None:
+        import aiohttp
+
+        connect = min(CONNECT_TIMEOUT, seconds)
+        if stream:  # a stream may last long; each wait for the next bytes is bounded instead
+            found = aiohttp.ClientTimeout(total=None, connect=connect, sock_read=seconds)
+        else:
+            found = aiohttp.ClientTimeout(total=seconds, connect=connect)
+        _TIMEOUTS[(seconds, stream)] = found
+    return found
 
 
 def _headers(call: Call) -> list[tuple[bytes, bytes]]:
