@@ -35,6 +35,7 @@ class Service:
     url: str | None  # where it answers now (None: no endpoint, see ``detail``)
     detail: str = ""
     gpu_hour: float | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # the endpoint's own (a secret)
     verdict: Verdict = field(default_factory=lambda: Verdict("wait", CONNECTING, "not probed yet"))
     since: float = field(default_factory=time.monotonic)  # when the verdict last changed
     generation: int = 0  # bumps when the record changes (a replace): watchers restart

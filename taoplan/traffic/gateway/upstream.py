@@ -1,6 +1,7 @@
 """The upstream exchange: one pooled aiohttp client, the request forwarded, the reply judged.
 
-- The caller's key never travels upstream: only Content-Type and Accept are sent.
+- The caller's key never travels upstream: only Content-Type, Accept and the endpoint's own headers
+  (a platform token, from ``Endpoint.headers``, in memory only) are sent.
 - A whole reply is judged by ``taoplan.traffic.request.reply.classify`` (as ``taoplan request``
   judges it): not ready (202/503 with a loading type) -> 503 + Retry-After + the server's reason,
   and the service leaves routing at once; will never load -> 503 with its reason; the upstream's
@@ -82,8 +83,9 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
     sent = time.perf_counter()
     started = False  # has the client's response started (streaming)?
     try:
+        headers = {**HEADERS, **service.headers} if service.headers else HEADERS
         async with gw.session.post(
-            url, data=incoming.raw, headers=HEADERS, timeout=_timeout(gw, incoming.stream)
+            url, data=incoming.raw, headers=headers, timeout=_timeout(gw, incoming.stream)
         ) as reply:
             ctype = reply.headers.get("Content-Type", "")
             if incoming.stream and reply.status == 200 and ctype.startswith("text/event-stream"):

@@ -117,8 +117,8 @@ class Watcher:
             self.metrics.set_ready(name, service)
 
     async def place(self, ws: Workspace, state: State, target: Target) -> Service:
-        url, detail = await asyncio.to_thread(_endpoint, ws, state, target)
-        return Service(target, url, detail, gpu_hour=_gpu_hour(ws, target.platform))
+        url, detail, headers = await asyncio.to_thread(_endpoint, ws, state, target)
+        return Service(target, url, detail, gpu_hour=_gpu_hour(ws, target.platform), headers=headers)
 
     def add(self, service: Service) -> None:
         name = service.name
@@ -146,7 +146,7 @@ class Watcher:
         while not self._stopping and self.table.services.get(service.name) is service:
             started = time.monotonic()
             if service.url is not None:
-                verdict = await self.probe(service.url)
+                verdict = await self.probe(service.url, service.headers)
                 if service.set_verdict(verdict):
                     self.metrics.set_ready(service.name, service)
             stuck = service.url is None or (
@@ -157,12 +157,13 @@ class Watcher:
                 await self.reopen(service)
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
-    async def probe(self, url: str) -> Verdict:
+    async def probe(self, url: str, headers: dict[str, str]) -> Verdict:
         import aiohttp
 
         try:
             timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
-            async with self.session.get(url.rstrip("/") + self.rules.path, timeout=timeout) as reply:
+            target = url.rstrip("/") + self.rules.path
+            async with self.session.get(target, timeout=timeout, headers=headers) as reply:
                 raw = await reply.read()
                 status = reply.status
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
@@ -183,9 +184,9 @@ class Watcher:
             state = await asyncio.to_thread(ws.store.load)
         except TaoplanError:
             return
-        url, detail = await asyncio.to_thread(_endpoint, ws, state, service.target)
-        if url != service.url or detail != service.detail:
-            service.url, service.detail = url, detail
+        url, detail, headers = await asyncio.to_thread(_endpoint, ws, state, service.target)
+        if url != service.url or detail != service.detail or headers != service.headers:
+            service.url, service.detail, service.headers = url, detail, headers
             service.since = time.monotonic()
             self.metrics.set_ready(service.name, service)
 
@@ -204,22 +205,24 @@ class Watcher:
                 await task
 
 
-def _endpoint(ws: Workspace, state: State, target: Target) -> tuple[str | None, str]:
-    """(url, detail): the platform's endpoint for a state service; its recorded host_url otherwise."""
+def _endpoint(ws: Workspace, state: State, target: Target) -> tuple[str | None, str, dict[str, str]]:
+    """(url, detail, headers): the platform's endpoint for a state service (with the headers every
+    request to it needs, e.g. a Lepton token); its recorded host_url otherwise."""
     from taoplan import platforms
 
     record = state.services.get(target.name or "")
     try:
         if record is not None and platforms.is_available(record.platform):
             found = ws.endpoint(state, record)
-            return (str(found.url) if found.url else None), str(found.detail or "")
+            url = str(found.url) if found.url else None
+            return url, str(found.detail or ""), dict(getattr(found, "headers", {}) or {})
     except TaoplanError as exc:
-        return None, exc.message
+        return None, exc.message, {}
     except Exception as exc:  # noqa: BLE001 - a platform library failing is "no endpoint now"
-        return None, _short(exc)
+        return None, _short(exc), {}
     if target.host_url:
-        return target.host_url, ""
-    return None, "no endpoint recorded (is it started?)"
+        return target.host_url, "", {}
+    return None, "no endpoint recorded (is it started?)", {}
 
 
 def _gpu_hour(ws: Workspace, platform: str | None) -> float | None:
