@@ -149,18 +149,45 @@ def _execute(
     from taoplan.store.journal import Journal
 
     reporter = make_reporter()
+    smoke_log = _SmokeLog(ws)
     try:
-        outcomes = Applier(ws, state, Journal(ws.store.dir, command), reporter, parallelism).run(
-            the_plan, desired
-        )
+        applier = Applier(ws, state, Journal(ws.store.dir, command), reporter, parallelism, smoke_log)
+        outcomes = applier.run(the_plan, desired)
     finally:
         reporter.close()
+        smoke_log.close()
     failed = [o for o in outcomes if not o.ok]
     done = len(outcomes) - len(failed)
     click.echo(f"{command.capitalize()} complete: {done} succeeded, {len(failed)} failed.")
     if failed:
         lines = [f"{o.service}: {o.action} failed: {o.message}" for o in failed]
         raise ApplyFailed(lines[0], lines=lines)
+
+
+class _SmokeLog:
+    """apply's smoke requests into the request log (caller taoplan-smoke, via smoke, cost 0): the
+    engine hands over the fields, this layer owns the store, opened on the first smoke request."""
+
+    UNSET = {"end_user": None, "upstream_ms": None, "ttft_ms": None, "defaulted": None, "content": None}
+
+    def __init__(self, ws: Workspace) -> None:
+        import threading
+
+        self.ws = ws
+        self.store: Any = None
+        self.lock = threading.Lock()
+
+    def __call__(self, fields: Any) -> None:
+        from taoplan.traffic.log import RequestRow, open_store
+
+        with self.lock:
+            if self.store is None:
+                self.store = open_store(self.ws.store.dir, self.ws.config.gateway, quiet=True)
+        self.store.write(RequestRow(**{**self.UNSET, **dict(fields)}))
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 @click.command()

@@ -18,9 +18,11 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from taoplan.common import faults, hashing
+from taoplan.engine import smoke
 from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Change, Plan
 from taoplan.engine.progress import Reporter
 from taoplan.engine.readiness import Result, wait_ready
+from taoplan.engine.smoke import OnSmoke, SmokeResult
 from taoplan.engine.workspace import Workspace
 from taoplan.errors import TaoplanError
 from taoplan.platforms.base import Deployment, Endpoint, Observation, Placement, Platform
@@ -48,8 +50,16 @@ def now() -> str:
 
 class Applier:
     def __init__(
-        self, ws: Workspace, state: State, journal: Journal, reporter: Reporter, parallelism: int = 8
+        self,
+        ws: Workspace,
+        state: State,
+        journal: Journal,
+        reporter: Reporter,
+        parallelism: int = 8,
+        on_smoke: OnSmoke | None = None,
     ):
+        """``on_smoke`` gets the request-log fields of each smoke request (the CLI writes them)."""
+        self.on_smoke = on_smoke
         self.ws = ws
         self.state = state
         self.journal = journal
@@ -292,6 +302,14 @@ class Applier:
                 result,
             )
 
+        answered = await self._smoke(change.service, want, platform, record)
+        if answered is not None and not answered.ok:
+            if cbd:
+                await self._run(platform.stop, record)
+                await asyncio.to_thread(self.ws.registry.remove, record.job_id)
+            tail = self._log_tail(platform, record)
+            return self._fail(change, record, cbd, f"smoke_failed: {answered.message}", tail)
+
         record.status = "ready"
         record.ready_at = now()
         record.readiness = "ready"
@@ -313,8 +331,9 @@ class Applier:
             await self._run(platform.stop, old)
             await asyncio.to_thread(self.ws.registry.remove, old.job_id)
             self.journal.write("executed", service=change.service, job_id=old.job_id, action="stop-old")
-        self.reporter.done(change.service, True, f"ready at {record.host_url}")
-        return Outcome(change.service, change.action, True, f"ready at {record.host_url}", record.job_id)
+        said = f"ready at {record.host_url}" + self._smoke_note(record)
+        self.reporter.done(change.service, True, said)
+        return Outcome(change.service, change.action, True, said, record.job_id)
 
     async def _settle(self, change: Change, want: Desired) -> Outcome:
         """A no-op that still updates state-only fields, or waits for a service that is starting."""
@@ -345,10 +364,32 @@ class Applier:
                 self._log_tail(platform, record),
                 result,
             )
+        answered = await self._smoke(change.service, want, platform, record)
+        if answered is not None and not answered.ok:
+            tail = self._log_tail(platform, record)
+            return self._fail(change, record, False, f"smoke_failed: {answered.message}", tail)
         ready = record.model_copy(update={"status": "ready", "readiness": "ready", "ready_at": now()})
         self._put(ready)
-        self.reporter.done(change.service, True, f"ready at {record.host_url}")
+        self.reporter.done(change.service, True, f"ready at {record.host_url}" + self._smoke_note(record))
         return Outcome(change.service, NOOP, True, "ready", record.job_id)
+
+    async def _smoke(
+        self, service: str, want: Desired, platform: Platform, record: ServiceRecord
+    ) -> SmokeResult | None:
+        """One small real request once readiness said 200 (readiness.smoke); None when skipped."""
+        return await smoke.check(
+            want,
+            platform,
+            record,
+            self.ws.refs.request,
+            lambda p: self.reporter.phase(service, p),
+            self.on_smoke,
+        )
+
+    @staticmethod
+    def _smoke_note(record: ServiceRecord) -> str:
+        said = str(record.extra.get("smoke") or "")
+        return f" (smoke {said})" if said.startswith("skipped") else ""
 
     async def _wait(self, service: str, platform: Platform, record: ServiceRecord, timeout: float) -> Result:
         async def probe() -> Observation:

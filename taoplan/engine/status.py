@@ -56,6 +56,8 @@ def _row(
             current, detail = "starting", found.detail
         else:
             current, detail = _probe_readiness(ws, found)
+            if current == "ready" and (record.readiness or "").startswith("smoke_failed"):
+                current, detail = "failed", record.readiness or ""  # ready, but apply's request failed
     expires_in = obs.expires_in if refresh and obs is not None else None
     return {
         "name": record.name,

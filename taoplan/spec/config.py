@@ -30,8 +30,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Smoke(_Strict):
+    """readiness.smoke as a mapping: on, with what an arch that requires media needs (cosmos-rl)."""
+
+    image: str | None = None  # an image URL (or a path inside the container) the server can read
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value.startswith("data:")):
+            raise ValueError("give an image URL (http(s)://...) or an absolute path inside the container")
+        return value
+
+
 class Readiness(_Strict):
     timeout: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 1800
+    #: after readiness, one small real request (spec/smoke.py); false turns it off
+    smoke: StrictBool | Smoke = True
 
 
 class Pricing(_Strict):

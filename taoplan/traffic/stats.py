@@ -279,7 +279,8 @@ def summarize(
         callers: dict[str, Usage] = defaultdict(Usage)
         for record in job.records:
             stats.total.add(record)
-            callers[group(record)].add(record)
+            if record.get("via") != "smoke":  # apply's smoke requests: logged, never a share of cost
+                callers[group(record)].add(record)
         total_ms = sum(u.request_ms for u in callers.values())
         total_n = sum(u.requests for u in callers.values())
         if not callers:

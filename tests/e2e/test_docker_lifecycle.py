@@ -278,3 +278,45 @@ def test_gpu_fit_is_unknown_with_gpus_none_and_without_a_driver(dproject: Path) 
     assert change["fit"]["verdict"] == "unknown"
     assert change["fit"]["detail"].startswith("no NVIDIA driver found (")
     assert "nvidia-smi is not on PATH" in change["fit"]["detail"]
+
+
+def test_a_server_that_is_ready_but_cannot_answer_fails_apply_with_its_message(dproject: Path) -> None:
+    """Readiness says 200, chat fails (TAO_FAKE_INFER_FAIL): the smoke request fails that service only."""
+    import sqlite3
+
+    hf = THREE["data"]
+    broken = {**hf, "env": {"TAO_FAKE_INFER_FAIL": "CUDA error: out of memory"}}
+    write(dproject, {"ok": hf, "broken": broken, "media": THREE["reason"]})
+    apply = taoplan("apply", "--auto-approve", cwd=dproject)
+    assert apply.code == 3, apply.text
+    assert (
+        "Error: broken: create failed: smoke_failed: HTTP 500: internal_error: CUDA error: out of memory"
+        in apply.err
+    ), apply.err
+    assert "fake inference: failing (TAO_FAKE_INFER_FAIL)" in apply.err  # the log tail comes with it
+    assert "✓ media: ready at " in apply.err
+    assert "(smoke skipped: cosmos-rl requires media: set readiness.smoke.image" in apply.err
+    rows = status(dproject)
+    assert rows["ok"]["state"] == "ready" and rows["media"]["state"] == "ready"
+    assert rows["broken"]["ready"] is False
+    state = json.loads((dproject / ".taoplan" / "state.json").read_text())["services"]
+    assert state["broken"]["status"] == "failed"
+    assert state["ok"]["extra"]["smoke"].startswith("answered in ")
+
+    # the smoke requests are in the request log, as taoplan-smoke, and cost nothing
+    with sqlite3.connect(dproject / ".taoplan" / "gateway.db") as db:
+        logged = db.execute(
+            "SELECT caller, via, service, status, cost FROM requests ORDER BY service"
+        ).fetchall()
+    assert logged == [
+        ("taoplan-smoke", "smoke", "broken", 500, 0.0),
+        ("taoplan-smoke", "smoke", "ok", 200, 0.0),
+    ]
+    stats = json.loads(taoplan("stats", "--json", cwd=dproject).out)
+    assert "taoplan-smoke" not in json.dumps(stats.get("callers", stats))
+
+    # readiness.smoke: false: the same server counts as ready on readiness alone
+    write(dproject, {"ok": hf, "broken": {**broken, "readiness": {"smoke": False}}, "media": THREE["reason"]})
+    apply = taoplan("apply", "--auto-approve", cwd=dproject)
+    assert apply.code == 0, apply.text
+    assert status(dproject)["broken"]["state"] == "ready"

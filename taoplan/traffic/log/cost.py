@@ -21,7 +21,7 @@ _JOBS = """
 SELECT job_id, max(platform), max(num_gpus), min(started_at), min(time),
        max(time + (wait_ms + latency_ms) / 1000.0), sum(latency_ms), count(*),
        sum(CASE WHEN caller = ? THEN latency_ms ELSE 0 END), sum(CASE WHEN caller = ? THEN 1 ELSE 0 END)
-FROM requests WHERE job_id IN (SELECT DISTINCT job_id FROM requests WHERE caller = ?)
+FROM requests WHERE job_id IN (SELECT DISTINCT job_id FROM requests WHERE caller = ?) AND via != 'smoke'
 GROUP BY job_id
 """
 _TOKENS = """

@@ -5,6 +5,7 @@ TAO_FAKE_LOAD_FAIL      non-empty: the model load fails (after the delay) with t
 TAO_FAKE_INIT_SECONDS   float, extra time spent in the server's background initialization (default 0)
 TAO_FAKE_INIT_FAIL      non-empty: the server's background initialization fails with this text
 TAO_FAKE_INFER_SECONDS  float, how long each inference takes (default 0)
+TAO_FAKE_INFER_FAIL     non-empty: every inference fails with this text (readiness still says 200)
 TAO_FAKE_RECEIVED_PATH  where the "received" record is written (default /tmp/taoplan-fake-received.json)
 """
 
@@ -88,7 +89,16 @@ def simulate_init() -> None:
         raise RuntimeError(message)
 
 
+def infer_fail():
+    return _text("TAO_FAKE_INFER_FAIL")
+
+
 def simulate_inference() -> None:
+    """Spend TAO_FAKE_INFER_SECONDS, then fail with TAO_FAKE_INFER_FAIL if it is set."""
     seconds = infer_seconds()
     if seconds:
         time.sleep(seconds)
+    message = infer_fail()
+    if message:
+        logger.info("fake inference: failing (TAO_FAKE_INFER_FAIL): %s", message)
+        raise RuntimeError(message)
