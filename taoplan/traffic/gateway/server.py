@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import FrameType
@@ -72,6 +73,7 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
     from taoplan.traffic.gateway.upstream import make_session
     from taoplan.traffic.gateway.watcher import Watcher
 
+    sock = _bind(gw.settings.host, gw.settings.port, gw.settings.listen)
     gw.session = make_session()
     gw.watcher = Watcher(gw.table, gw.file, gw.state_dir, gw.refs.request.readiness, gw.metrics, gw.session)
     follower: asyncio.Task[None] | None = None
@@ -103,11 +105,7 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        await server.serve()
-        if not server.started:
-            raise TaoplanError(
-                f"cannot listen on {gw.settings.listen} (in use, or not an address of this host)"
-            )
+        await server.serve(sockets=[sock])
     finally:
         gw.draining = True
         if follower is not None:
@@ -117,6 +115,22 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
         await gw.watcher.stop()
         with contextlib.suppress(Exception):
             await gw.session.close()
+
+
+def _bind(host: str, port: int, listen: str) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is a one-line error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise TaoplanError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise TaoplanError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    return sock
 
 
 def run(file: Path, state_dir: str | None, listen: str | None) -> int:
