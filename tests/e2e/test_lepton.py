@@ -205,6 +205,17 @@ def test_drift_deployment_deleted_in_the_console(lepton: Double, lproject: Path)
     apply = taoplan("apply", "--auto-approve", cwd=lproject, env=env)
     assert apply.code == 0, apply.text
     assert len(lepton.deployments) == 1 and name not in lepton.deployments
+    [second] = list(lepton.deployments)
+
+    # a changed spec replaces the deployment: the old one (and its secrets) go first
+    services_yaml(lproject, lepton, {"reason": {**REASON, "model_path": "/models/reason-2"}})
+    plan = json.loads(taoplan("plan", "--json", cwd=lproject, env=env).out)
+    assert plan["summary"]["replace"] == 1, plan
+    apply = taoplan("apply", "--auto-approve", cwd=lproject, env=env)
+    assert apply.code == 0, apply.text
+    assert "destroy before create" in apply.text
+    [third] = list(lepton.deployments)
+    assert third != second and status(lproject, env)["reason"]["state"] == "ready"
 
 
 def test_orphan_deployment_is_deleted(lepton: Double, lproject: Path) -> None:
@@ -351,6 +362,7 @@ def test_tokens_and_secret_appear_only_in_the_double_and_the_container(
             ("logs", "reason"),
         ):
             outputs.append(taoplan(*args, cwd=lproject, env=env))
+        assert outputs[5].code == 0 and "every platform accepts" in outputs[5].out, outputs[5].text
         assert outputs[6].code == 0, outputs[6].text
         outputs.append(
             taoplan("request", "reason", "--prompt", "hi", *RL_VALUES, cwd=lproject, env=env, stdin="")
