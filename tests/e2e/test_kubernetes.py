@@ -18,6 +18,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -614,4 +615,45 @@ def test_admission_errors_in_dry_run_and_apply_leave_nothing_behind(
         api.delete_validating_admission_policy_binding(name)
         api.delete_validating_admission_policy(name)
     assert kproject.run("destroy", "--auto-approve").code == 0
+    assert not any(kproject.objects().values())
+
+
+def test_plan_fit_on_kwok_gpu_nodes_cannot_fit_five_and_queues_when_full(kproject: Project) -> None:
+    """The kwok nodes have 4 nvidia.com/gpu each: 5 on one pod cannot fit; once pods outside taoplan hold
+    every GPU, one more queues, naming them."""
+    kproject.write({"big": {"network_arch": "cosmos-rl", "model_path": "/models/big", "num_gpus": 5}}, **KWOK)
+    plan = kproject.run("plan", "--json")
+    assert plan.code == 0, plan.text
+    [big] = json.loads(plan.out)["changes"]
+    assert big["fit"]["verdict"] == "cannot fit"
+    assert re.fullmatch(
+        r"needs 5 nvidia.com/gpu on one place; the largest place \(kwok-node-\d\) has 4", big["fit"]["detail"]
+    ), big
+    apply = kproject.run("apply", "--auto-approve")
+    assert apply.code == 1 and "Error: big: cannot fit: needs 5 nvidia.com/gpu" in apply.err, apply.text
+    assert not any(kproject.objects().values())
+
+    nodes = sorted(n.metadata.name for n in kproject.kube.core.list_node(label_selector="type=kwok").items)
+    for i, node in enumerate(nodes):
+        kproject.kube.core.create_namespaced_pod(
+            kproject.namespace,
+            {
+                "metadata": {"name": f"filler-{i}"},
+                "spec": {
+                    "nodeName": node,
+                    "containers": [
+                        {"name": "x", "image": "none", "resources": {"limits": {"nvidia.com/gpu": "4"}}}
+                    ],
+                },
+            },
+        )
+    kproject.write({"third": {"network_arch": "cosmos-rl", "model_path": "/models/t"}}, **KWOK)
+    [third] = json.loads(kproject.run("plan", "--json").out)["changes"]
+    assert third["fit"]["verdict"] == "queues", third
+    detail = third["fit"]["detail"]
+    assert detail.startswith("needs 1 nvidia.com/gpu, 0 free now on one place; "), detail
+    for i, node in enumerate(nodes):
+        assert f"4 nvidia.com/gpu held by pod {kproject.namespace}/filler-{i} on {node}" in detail, detail
+    apply = kproject.run("apply", "--auto-approve")
+    assert apply.code == 1 and "(apply --allow-queue lets it wait)" in apply.err, apply.text
     assert not any(kproject.objects().values())
