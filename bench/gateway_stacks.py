@@ -1,14 +1,15 @@
 """Which HTTP server stack should `taoplan gateway` be built on? Measure minimal reverse proxies side by side.
 
     python bench/gateway_stacks.py [--stacks uvicorn-aiohttp,granian-rsgi,...] [--duration 5] [--seq 3000]
-                                   [--rss-requests 100000] [--no-litellm] [--katan /path/to/llm-katan]
+                                   [--rss-requests 100000] [--rss-max-seconds 150] [--no-litellm] [--katan /path/to/llm-katan]
                                    [--json out.json]
 
 In one run, against bench/upstream_echo.py on loopback: the upstream directly, then each proxy of
 bench/_stack_apps.py, then LiteLLM Proxy 1.80.8 (bench/_litellm.py). Figures per target:
 - sequential latency p50/p99 over --seq keep-alive requests, and what the proxy adds to the direct figure;
 - requests/s at 16 and 64 concurrent connections (wrk -t1, --duration seconds each);
-- RSS growth (process tree) over --rss-requests requests at 64 connections, after a warm-up;
+- RSS growth (process tree) over --rss-requests requests at 64 connections, after the rounds (bounded by
+  --rss-max-seconds per target: the table gives the count actually sent);
 - streaming: time to the first SSE event, p50 over 500 requests, and what the proxy adds.
 Everything runs on this machine (2 cores shared by load generator, proxy and upstream); loops are bounded
 in count and time and reach only 127.0.0.1.
@@ -267,17 +268,23 @@ def best(name: str, rounds: list[dict]) -> dict:
     return row
 
 
-def measure_rss(name: str, port: int, pid: int, rps64: float, rss_requests: int, scratch: Path) -> dict:
+def measure_rss(
+    name: str, port: int, pid: int, rps64: float, rss_requests: int, scratch: Path, budget: float
+) -> dict:
+    """RSS before and after ``rss_requests`` requests at 64 connections, or as many as ``budget`` seconds
+    allow (the row says how many were sent)."""
     print(f"-- {name}: {rss_requests} requests for RSS", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + budget
     # wrk stops its thread at the count but still waits out -d, so -d is sized from the c64 rate;
     # a shortfall is sent in up to 3 more rounds.
     before = tree_rss_mb(pid)
     done, bad = 0, 0
     for _ in range(4):
         left = rss_requests - done
-        if left <= 0:
+        remaining = deadline - time.monotonic()
+        if left <= 0 or remaining < 1:
             break
-        seconds = min(300.0, left / max(rps64, 50.0) * 1.1 + 1)
+        seconds = min(remaining, left / max(rps64, 50.0) * 1.1 + 1)
         figures = wrk(port, 64, seconds, left, scratch)
         done += figures["requests"]
         bad += figures["bad"] + figures["errors"]
@@ -325,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq", type=int, default=3000, help="sequential requests per target")
     parser.add_argument("--rss-requests", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best figure is kept")
+    parser.add_argument("--rss-max-seconds", type=float, default=150.0, help="time bound of each RSS run")
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument(
         "--katan", help="an llm-katan executable: measure it directly as an upstream candidate"
@@ -384,7 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = [best(t[0], per_target[t[0]]) for t in targets]
         for row, (name, port, proc, _seq, rss) in zip(rows, targets, strict=True):
             if rss and args.rss_requests:
-                row.update(measure_rss(name, port, proc.pid, row["rps64"], args.rss_requests, scratch))
+                budget = args.rss_max_seconds
+                row.update(
+                    measure_rss(name, port, proc.pid, row["rps64"], args.rss_requests, scratch, budget)
+                )
     finally:
         for proc in procs:
             stop(proc)
