@@ -123,7 +123,7 @@ class App:
         await respond(send, 200 if body["status"] == "ready" else 503, dumps(body))
 
     async def metrics(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        self.gw.metrics.in_flight.set(self.gw.in_flight)
+        self.gw.metrics.in_flight = self.gw.in_flight
         payload, ctype = self.gw.metrics.render()
         await respond(send, 200, payload, ctype)
 

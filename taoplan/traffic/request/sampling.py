@@ -51,12 +51,14 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
+
+
 def check_value(
     name: str, spec: SamplingField, value: Any, flag: Callable[[str], str] = flag_name, arch: str = ""
 ) -> str | None:
     """Why ``value`` is not acceptable for this field, or None. Values are never clamped."""
-    kinds: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
-    if isinstance(value, bool) or not isinstance(value, kinds[spec.type]):
+    if isinstance(value, bool) or not isinstance(value, _KINDS[spec.type]):
         return f"{flag(name)} must be {spec.type}, got {value!r}"
     if spec.type == "str":
         return None
