@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from taoplan.common import faults, hashing
-from taoplan.engine import smoke
+from taoplan.engine import phases, smoke
 from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Change, Plan
 from taoplan.engine.progress import Reporter
 from taoplan.engine.readiness import Result, wait_ready
@@ -67,6 +68,7 @@ class Applier:
         self.parallelism = max(1, parallelism)
         self._state_lock = threading.Lock()
         self._sem: asyncio.Semaphore | None = None
+        self._clocks: dict[str, phases.Clock] = {}  # job_id -> this apply's phase timings
 
     # ----------------------------------------------------------------------------- helpers
 
@@ -261,6 +263,8 @@ class Applier:
         faults.point("after-record-creating")
 
         self.reporter.phase(change.service, "starting")
+        clock = self._clocks[record.job_id] = phases.Clock()
+        began = time.time()
         try:
             artifacts = platform.render(deployment, placement)
             record.artifact_hash = hashing.artifact_hash(a.content for a in artifacts)
@@ -268,6 +272,9 @@ class Applier:
         except TaoplanError as exc:
             return self._fail(change, record, cbd, exc.message, [])
         faults.point("after-start")
+        for name, start, end in started.phases:
+            clock.add(name, start, end)
+        clock.begin(phases.CONTAINER_START, started.phases[-1][2] if started.phases else began, implicit=True)
         record.host_url = started.host_url
         record.host_port = started.host_port
         record.docker_url = started.docker_url
@@ -301,6 +308,7 @@ class Applier:
                 self._log_tail(platform, record),
                 result,
             )
+        clock.ready()
 
         answered = await self._smoke(change.service, want, platform, record)
         if answered is not None and not answered.ok:
@@ -314,6 +322,7 @@ class Applier:
         record.ready_at = now()
         record.readiness = "ready"
         record.extra = {**record.extra, "time_to_ready": round(result.elapsed, 3)}
+        record.phases = clock.spans()
         faults.point("before-record-ready")
         self._put(record)
         self.journal.write(
@@ -354,6 +363,8 @@ class Applier:
         if not change.await_ready:
             return Outcome(change.service, NOOP, True, "unchanged", record.job_id)
         platform = self.platform(want.platform)
+        clock = self._clocks[record.job_id] = phases.Clock()
+        clock.begin(phases.CONTAINER_START, implicit=True)
         result = await self._wait(change.service, platform, record, want.spec.readiness.timeout)
         if not result.ok:
             return self._fail(
@@ -364,11 +375,13 @@ class Applier:
                 self._log_tail(platform, record),
                 result,
             )
+        clock.ready()
         answered = await self._smoke(change.service, want, platform, record)
         if answered is not None and not answered.ok:
             tail = self._log_tail(platform, record)
             return self._fail(change, record, False, f"smoke_failed: {answered.message}", tail)
-        ready = record.model_copy(update={"status": "ready", "readiness": "ready", "ready_at": now()})
+        update = {"status": "ready", "readiness": "ready", "ready_at": now(), "phases": clock.spans()}
+        ready = record.model_copy(update=update)
         self._put(ready)
         self.reporter.done(change.service, True, f"ready at {record.host_url}" + self._smoke_note(record))
         return Outcome(change.service, NOOP, True, "ready", record.job_id)
@@ -376,15 +389,18 @@ class Applier:
     async def _smoke(
         self, service: str, want: Desired, platform: Platform, record: ServiceRecord
     ) -> SmokeResult | None:
-        """One small real request once readiness said 200 (readiness.smoke); None when skipped."""
-        return await smoke.check(
-            want,
-            platform,
-            record,
-            self.ws.refs.request,
-            lambda p: self.reporter.phase(service, p),
-            self.on_smoke,
-        )
+        """One small real request once readiness said 200 (readiness.smoke); None when skipped.
+        Its round trip is the phase "first answer"."""
+        clock = self._clocks.get(record.job_id) or phases.Clock()
+
+        def phase(text: str) -> None:
+            self.reporter.phase(service, text)
+            clock.begin(phases.FIRST_ANSWER)
+
+        try:
+            return await smoke.check(want, platform, record, self.ws.refs.request, phase, self.on_smoke)
+        finally:
+            clock.close()
 
     @staticmethod
     def _smoke_note(record: ServiceRecord) -> str:
@@ -418,8 +434,14 @@ class Applier:
             rules=self.ws.refs.request.readiness,
             timeout=timeout,
             probe=probe,
-            on_phase=lambda phase: self.reporter.phase(service, phase),
+            on_phase=lambda phase: self._saw(service, record, phase),
         )
+
+    def _saw(self, service: str, record: ServiceRecord, phase: str) -> None:
+        self.reporter.phase(service, phase)
+        clock = self._clocks.get(record.job_id)
+        if clock is not None:
+            clock.saw(phase)
 
     def _fail(
         self,
@@ -431,7 +453,11 @@ class Applier:
         result: Result | None = None,
     ) -> Outcome:
         status = "exited" if result is not None and result.exited else "failed"
-        failed = record.model_copy(update={"status": status, "readiness": message})
+        clock = self._clocks.get(record.job_id)
+        if clock is not None:
+            clock.close()  # the phase it failed in ends now
+        spans = clock.spans() if clock is not None else record.phases
+        failed = record.model_copy(update={"status": status, "readiness": message, "phases": spans})
         if not cbd:
             self._put(failed)
         kept = " (the old workload keeps serving)" if cbd else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from taoplan.engine import phases
 from taoplan.engine.workspace import Workspace, format_duration
 from taoplan.platforms.base import Endpoint, Observation
 from taoplan.platforms.common.health import CONNECTING, FATAL, READY, check
@@ -20,6 +21,7 @@ COLUMNS = (
     "ready",
     "started_at",
     "time_to_ready",
+    "slowest_phase",
     "time_left",
 )
 
@@ -69,6 +71,8 @@ def _row(
         "ready": current == "ready",
         "started_at": record.started_at,
         "time_to_ready": record.extra.get("time_to_ready"),
+        "slowest_phase": phases.slowest(record.phases),
+        "phases": record.phases,  # every phase of the last apply (engine/phases.py), for --json
         "time_left": format_duration(expires_in) if expires_in is not None else None,
         "detail": detail,
     }

@@ -52,6 +52,8 @@ class Started:
     docker_url: str | None = None
     platform_job_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: phases the platform timed inside start, as (phase, start, end) in epoch seconds: ("image pull", ...)
+    phases: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True)

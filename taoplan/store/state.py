@@ -40,6 +40,8 @@ class ServiceRecord(BaseModel):
     readiness: str | None = None  # the last readiness reason or failure message
     protect: bool = False
     extra: dict[str, Any] = {}
+    #: the last apply's phase timings, in order (engine/phases.py); [] in state written before them
+    phases: list[dict[str, Any]] = []
 
 
 class State(BaseModel):

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import taoplan
 from tests.e2e.conftest import docker, labelled, services_yaml
+from tests.e2e.phasecheck import assert_phases_ordered
 
 pytestmark = pytest.mark.docker
 
@@ -320,3 +321,16 @@ def test_a_server_that_is_ready_but_cannot_answer_fails_apply_with_its_message(d
     apply = taoplan("apply", "--auto-approve", cwd=dproject)
     assert apply.code == 0, apply.text
     assert status(dproject)["broken"]["state"] == "ready"
+
+
+def test_phase_timings_of_a_service_with_a_3s_model_load(dproject: Path) -> None:
+    hf = {**THREE["data"], "env": {"TAO_FAKE_LOAD_SECONDS": "3", "TAO_FAKE_INIT_SECONDS": "1"}}
+    write(dproject, {"slow": hf})
+    apply = taoplan("apply", "--auto-approve", cwd=dproject)
+    assert apply.code == 0, apply.text
+    row = status(dproject)["slow"]
+    assert_phases_ordered(
+        row, "container start", "server initializing", "model loading", "ready", "first answer"
+    )
+    shown = taoplan("status", cwd=dproject).out
+    assert "SLOWEST_PHASE" in shown and "TIME_TO_READY" in shown, shown

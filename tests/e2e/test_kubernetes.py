@@ -33,6 +33,7 @@ import pytest
 
 from tests.conftest import ROOT, Run, taoplan
 from tests.e2e.conftest import TEST_IMAGE
+from tests.e2e.phasecheck import assert_phases_ordered
 
 pytestmark = pytest.mark.kubernetes
 
@@ -657,3 +658,17 @@ def test_plan_fit_on_kwok_gpu_nodes_cannot_fit_five_and_queues_when_full(kprojec
     apply = kproject.run("apply", "--auto-approve")
     assert apply.code == 1 and "(apply --allow-queue lets it wait)" in apply.err, apply.text
     assert not any(kproject.objects().values())
+
+
+def test_phase_timings_of_a_pod_with_a_3s_model_load(real_node: str, kproject: Project) -> None:
+    slow = {
+        "network_arch": "tao-dataservices",
+        "model_path": "hf_model://Qwen/Qwen3-VL-8B-Instruct",
+        "env": {"TAO_FAKE_LOAD_SECONDS": "3"},
+    }
+    kproject.write({"slow": slow}, **REAL_NODE)
+    apply = kproject.run("apply", "--auto-approve")
+    assert apply.code == 0, apply.text
+    row = kproject.status()["slow"]
+    assert_phases_ordered(row, "container start", "model loading", "ready", "first answer")
+    assert kproject.run("destroy", "--auto-approve").code == 0

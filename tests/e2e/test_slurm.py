@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import ROOT, Run, taoplan
 from tests.e2e.conftest import TEST_IMAGE, docker
+from tests.e2e.phasecheck import assert_phases_ordered
 
 pytestmark = pytest.mark.slurm
 
@@ -586,3 +587,24 @@ def test_a_lost_sbatch_reply_finds_the_job_by_name_and_never_submits_twice(sproj
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_phase_timings_of_a_job_that_queues_then_loads_for_3s(sproject: Path) -> None:
+    """A job held in the queue by another job's GPUs, then a 3 s model load: queued first, then the rest."""
+    blocker = subprocess.run(
+        ["sbatch", "--parsable", "--gres=gpu:2", "--output=/dev/null", "--wrap", "sleep 8"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        slow = {**HF, "env": {"TAO_FAKE_LOAD_SECONDS": "3"}}
+        write(sproject, {"slow": slow})
+        apply = taoplan("apply", "--auto-approve", "--allow-queue", cwd=sproject)
+        assert apply.code == 0, apply.text
+    finally:
+        subprocess.run(["scancel", blocker], check=True)
+    row = status(sproject)["slow"]
+    assert_phases_ordered(row, "queued", "container start", "model loading", "ready", "first answer")
+    assert row["phases"][0]["phase"] == "queued" and "PENDING" in row["phases"][0]["detail"], row
+    assert taoplan("destroy", "--auto-approve", cwd=sproject).code == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
@@ -52,6 +53,7 @@ class LocalDocker:
         self._image_locks: dict[str, threading.Lock] = {}
         self._networks_seen: set[str] = set()  # known to be there in this run
         self._images_seen: set[str] = set()
+        self._pulled: set[str] = set()  # images this run pulled (the image pull phase)
 
     # ----------------------------------------------------------------------------- connection
 
@@ -139,7 +141,10 @@ class LocalDocker:
         client = self.client
         if args.network:
             self._ensure_network(args.network)
+        pull_began = time.time()
         self._ensure_image(args.image)
+        pulled = args.image in self._pulled  # pulled in this run: this start waited for that pull
+        pull_ended = time.time()
         environment = dict(args.env)
         for name in args.env_from_host:
             if name not in os.environ:
@@ -175,6 +180,7 @@ class LocalDocker:
             host_url=f"http://{self.public_host}:{port}",
             host_port=port,
             docker_url=f"http://{args.name}:{self.ctx.refs.service.container_port}",
+            phases=(("image pull", pull_began, pull_ended),) if pulled else (),
         )
 
     def _ensure_network(self, name: str) -> None:
@@ -217,6 +223,7 @@ class LocalDocker:
             except ImageNotFound:
                 if policy == "never":
                     raise PlatformError(f"image {image} is not present and pull is 'never'") from None
+        self._pulled.add(image)
         try:
             self.client.images.pull(image)
         except DockerException as exc:
