@@ -27,6 +27,7 @@ from taoplan.engine.smoke import OnSmoke, SmokeResult
 from taoplan.engine.workspace import Workspace
 from taoplan.errors import TaoplanError
 from taoplan.platforms.base import Deployment, Endpoint, Observation, Placement, Platform
+from taoplan.spec import payload
 from taoplan.spec.deployment import build_deployment
 from taoplan.spec.desired import Desired
 from taoplan.store.journal import Journal
@@ -248,7 +249,7 @@ class Applier:
             name=want.name,
             job_id=deployment.job_id,
             platform=want.platform,
-            network_arch=want.spec.network_arch,
+            network_arch=want.spec.kind,
             spec=want.spec_dict,
             spec_hash=want.spec_hash,
             image=want.image,
@@ -290,7 +291,7 @@ class Applier:
             host_url=started.host_url,
         )
         if record.host_url:  # else it is added once the endpoint exists (see _wait)
-            await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
+            await self._registry_add(record)
         faults.point("after-registry-add")
         if not cbd:
             self._put(record)
@@ -418,7 +419,7 @@ class Applier:
                 found.apply_to(record)
                 self._save_record(record)
                 if record.host_url:
-                    await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
+                    await self._registry_add(record)
                 self.reporter.phase(service, found.detail or f"endpoint {found.url}")
             return found
 
@@ -431,11 +432,15 @@ class Applier:
         )
         return await wait_ready(
             endpoint,
-            rules=self.ws.refs.request.readiness,
+            rules=payload.readiness_of(record.spec, self.ws.refs),
             timeout=timeout,
             probe=probe,
             on_phase=lambda phase: self._saw(service, record, phase),
         )
+
+    async def _registry_add(self, record: ServiceRecord) -> None:
+        if payload.in_registry(record.spec):
+            await asyncio.to_thread(self.ws.registry.add, self.ws.registry_entry(record))
 
     def _saw(self, service: str, record: ServiceRecord, phase: str) -> None:
         self.reporter.phase(service, phase)

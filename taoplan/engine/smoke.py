@@ -21,6 +21,7 @@ from typing import Any
 
 from taoplan.common import httpclients
 from taoplan.platforms.base import Platform
+from taoplan.spec import payload
 from taoplan.spec.desired import Desired
 from taoplan.spec.references import RequestRefs
 from taoplan.spec.smoke import smoke_body
@@ -141,7 +142,9 @@ async def check(
 ) -> SmokeResult | None:
     """The smoke request of one service that just became ready; None when skipped (the note is in
     ``record.extra["smoke"]``). The outcome is noted there too; the request goes to ``on_smoke``."""
-    built = smoke_body(want.spec.network_arch, rules, want.spec.readiness.smoke)
+    built = smoke_body(
+        want.spec.kind, rules, want.spec.readiness.smoke, served_name=payload.served_name(want.spec)
+    )
     if built.body is None:
         record.extra = {**record.extra, "smoke": f"skipped: {built.note}"}
         return None

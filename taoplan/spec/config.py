@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from taoplan.common.perf import paused_gc
 from taoplan.errors import ConfigError
-from taoplan.spec import platform_settings, yamlsrc
+from taoplan.spec import imageref, platform_settings, servers, yamlsrc
 from taoplan.spec.gateway_settings import GatewaySettings
 from taoplan.spec.references import References
+from taoplan.spec.servers import ServerBlock
 
 SERVICE_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 SERVICE_NAME_MAX = 40
@@ -56,10 +57,12 @@ class Pricing(_Strict):
 
 
 class ServiceSpec(_Strict):
-    """One service as declared (defaults already merged in)."""
+    """One service as declared (defaults already merged in): a TAO arch or a generic ``server``."""
 
-    network_arch: str
-    model_path: str
+    network_arch: str | None = None
+    model_path: str | None = None
+    server: ServerBlock | None = None
+    num_nodes: Annotated[StrictInt, Field(ge=1, le=256)] = 1
     model_key: str | None = None
     output_dir: str | None = None
     num_gpus: Annotated[StrictInt, Field(ge=1, le=1024)] = 1
@@ -73,9 +76,9 @@ class ServiceSpec(_Strict):
 
     @field_validator("network_arch")
     @classmethod
-    def _arch(cls, value: str, info: Any) -> str:
+    def _arch(cls, value: str | None, info: Any) -> str | None:
         refs: References = info.context["refs"]
-        if value not in refs.service.valid_archs:
+        if value is not None and value not in refs.service.valid_archs:
             raise ValueError(f"unknown arch {value!r}; valid: {', '.join(refs.service.valid_archs)}")
         return value
 
@@ -93,7 +96,9 @@ class ServiceSpec(_Strict):
 
     @field_validator("model_path")
     @classmethod
-    def _model_path(cls, value: str, info: Any) -> str:
+    def _model_path(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            return value
         refs: References = info.context["refs"]
         rules = refs.service.model_path
         lowered = value.lower()
@@ -124,10 +129,9 @@ class ServiceSpec(_Strict):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str | None) -> str | None:
-        if value is not None and ("/" not in value or any(c.isspace() for c in value)):
-            raise ValueError(
-                f"{value!r}: give an absolute image URI such as nvcr.io/nvidia/tao/tao-toolkit:7.1.0"
-            )
+        why = imageref.check(value) if value is not None else None
+        if why is not None:
+            raise ValueError(f"{value!r} is not a valid image reference: {why}")
         return value
 
     @field_validator("env", mode="before")
@@ -175,9 +179,30 @@ class ServiceSpec(_Strict):
             seen.add(name)
         return value
 
+    @property
+    def kind(self) -> str:
+        """The network_arch of a TAO service, or the type of a server."""
+        return self.server.type if self.server is not None else str(self.network_arch)
+
+    @property
+    def is_tao(self) -> bool:
+        return self.server is None
+
     def check_arch_fields(self, refs: References) -> list[tuple[str, str]]:
         """Cross-field rules, as (field, message)."""
-        arch = refs.service.archs[self.network_arch]
+        if self.server is not None and self.network_arch is not None:
+            return [("server", "a service has either network_arch (TAO) or server, not both")]
+        if self.server is None and self.network_arch is None:
+            return [("network_arch", "required (or a server: block)")]
+        if self.server is not None:
+            return servers.check(self, refs) + self._common_checks()
+        if self.model_path is None:
+            return [("model_path", "required")]
+        if self.num_nodes > 1:
+            return [
+                ("num_nodes", f"{self.network_arch} runs on one node; num_nodes > 1 is for vllm and sglang")
+            ]
+        arch = refs.service.archs[str(self.network_arch)]
         problems = []
         if arch.command_style != "predict_flags":
             for name in ("model_key", "output_dir"):
@@ -192,10 +217,13 @@ class ServiceSpec(_Strict):
             )
         if self.output_dir is not None and not self.output_dir.startswith("/"):
             problems.append(("output_dir", f"{self.output_dir!r} is relative; give an absolute path"))
+        return problems + self._common_checks()
+
+    def _common_checks(self) -> list[tuple[str, str]]:
         overlap = set(self.secrets) & set(self.env)
         if overlap:
-            problems.append(("secrets", f"{', '.join(sorted(overlap))} is both in env and in secrets"))
-        return problems
+            return [("secrets", f"{', '.join(sorted(overlap))} is both in env and in secrets")]
+        return []
 
 
 def _env_text(value: Any) -> str:
@@ -325,7 +353,7 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
             )
             continue
         if raw is None:
-            errors.add(base, "empty service: it needs at least network_arch and model_path")
+            errors.add(base, "empty service: it needs network_arch and model_path, or a server: block")
             continue
         merged = {**known_defaults, **raw}
         if isinstance(default_env, dict) and isinstance(raw.get("env"), dict):
@@ -338,8 +366,15 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
                 at = _origin(raw, defaults, base, loc)
                 errors.add(base + loc, _message(err, fields), at=at)
             continue
-        for field_name, message in spec.check_arch_fields(refs):
-            errors.add(base + (field_name,), message, at=_origin(raw, defaults, base, (field_name,)))
+        problems = spec.check_arch_fields(refs)
+        for field_name, message in problems:
+            loc = tuple(field_name.split("."))
+            errors.add(base + loc, message, at=_origin(raw, defaults, base, loc))
+        if spec.server is not None and not problems:
+            block = spec.server.model_copy(
+                update={"served_name": servers.served_name(spec.server, name, refs)}
+            )
+            spec = spec.model_copy(update={"server": block})
         services[name] = spec
 
     _check_ports(services, top.services, errors)

@@ -16,7 +16,7 @@ from taoplan.spec import payload
 if TYPE_CHECKING:
     from taoplan.spec.config import ServiceSpec
     from taoplan.spec.desired import Desired
-    from taoplan.spec.references import References
+    from taoplan.spec.references import ReadinessRefs, References
 
 
 class HasProject(Protocol):
@@ -35,7 +35,7 @@ class Deployment:
 
     service: str
     job_id: str
-    network_arch: str
+    network_arch: str  # the TAO arch, or the server type
     image: str
     spec_hash: str
     num_gpus: int
@@ -45,15 +45,28 @@ class Deployment:
     labels: Mapping[str, str]
     host_port: int | None  # a fixed port from the services file, else None
     spec: ServiceSpec  # platforms that move the listening port rebuild the command from it
+    container_port: int = 8080  # where the server listens inside the container
+    readiness: ReadinessRefs | None = None  # the contract: path and what its replies mean
+    takes_port: bool = True  # a platform may move the port (it is a flag of the command)
+    registry: bool = True  # the TAO skill registry gets an entry (TAO services only)
+    reset_entrypoint: bool = False  # run the inner command instead of the image's ENTRYPOINT
+    num_nodes: int = 1
+    served_name: str | None = None  # the model name a server answers to; None for TAO
+
+    @property
+    def readiness_path(self) -> str:
+        assert self.readiness is not None
+        return self.readiness.path
 
 
 def build_deployment(ws: HasProject, want: Desired, job_id: str, lineage: str) -> Deployment:
     spec = want.spec
-    env = {**spec.env, **payload.env_payload(want.platform, job_id, ws.refs)}
+    refs = ws.refs
+    env = payload.service_env(spec, want.platform, job_id, refs)
     return Deployment(
         service=want.name,
         job_id=job_id,
-        network_arch=spec.network_arch,
+        network_arch=spec.kind,
         image=want.image,
         spec_hash=want.spec_hash,
         num_gpus=spec.num_gpus,
@@ -63,4 +76,11 @@ def build_deployment(ws: HasProject, want: Desired, job_id: str, lineage: str) -
         labels=labels.for_deployment(ws.project, lineage, want.name, job_id, want.spec_hash),
         host_port=spec.host_port,
         spec=spec,
+        container_port=payload.container_port(spec, refs),
+        readiness=payload.readiness(spec, refs),
+        takes_port=payload.takes_port(spec, refs),
+        registry=spec.is_tao,
+        reset_entrypoint=payload.reset_entrypoint(spec, refs),
+        num_nodes=spec.num_nodes,
+        served_name=payload.served_name(spec),
     )

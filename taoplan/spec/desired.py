@@ -9,7 +9,7 @@ from typing import Any
 from taoplan.common import hashing
 from taoplan.common.perf import paused_gc
 from taoplan.spec.config import ServicesConfig, ServiceSpec
-from taoplan.spec.references import References, ResolvedImage, resolve_image
+from taoplan.spec.references import References, ResolvedImage, resolve_image, resolve_server_image
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,13 @@ def _build(config: ServicesConfig, refs: References, environ: Mapping[str, str])
     platform_texts = {name: hashing.canonical(d) for name, d in platform_dicts.items()}
     images: dict[tuple[str, str | None], ResolvedImage] = {}  # resolve once per (arch, image)
     for name, spec in config.services.items():
-        key = (spec.network_arch, spec.image)
+        key = (spec.kind, spec.image)
         if key not in images:
-            images[key] = resolve_image(spec.network_arch, spec.image, refs, environ)
+            images[key] = (
+                resolve_server_image(spec.server.type, spec.image, refs, environ)
+                if spec.server is not None
+                else resolve_image(str(spec.network_arch), spec.image, refs, environ)
+            )
         resolved = images[key]
         spec_dict = spec.model_dump(mode="json")
         platform_config = platform_dicts[spec.platform]

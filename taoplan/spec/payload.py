@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
+from taoplan.spec import servers
 from taoplan.spec.config import ServiceSpec
-from taoplan.spec.references import References
+from taoplan.spec.references import ReadinessRefs, References
 
 
 def _q(obj: Any) -> str:
@@ -18,10 +20,11 @@ def _q(obj: Any) -> str:
 
 
 def model_path_for_job(spec: ServiceSpec, refs: References) -> str:
-    arch = refs.service.archs[spec.network_arch]
-    if arch.strip_hf_prefix and spec.model_path.startswith("hf_model://"):
-        return spec.model_path[len("hf_model://") :]
-    return spec.model_path
+    arch = refs.service.archs[str(spec.network_arch)]
+    model_path = str(spec.model_path)
+    if arch.strip_hf_prefix and model_path.startswith("hf_model://"):
+        return model_path[len("hf_model://") :]
+    return model_path
 
 
 def job_payload(spec: ServiceSpec, job_id: str, refs: References) -> dict[str, Any]:
@@ -44,15 +47,21 @@ def env_payload(platform: str, job_id: str, refs: References) -> dict[str, str]:
 def inner_command(
     spec: ServiceSpec, job_id: str, platform: str, refs: References, port: int | None = None
 ) -> str:
-    """The command the container runs under /bin/bash -c. ``port`` overrides 8080 where the arch allows."""
-    arch = refs.service.archs[spec.network_arch]
+    """The command the container runs under /bin/bash -c. ``port`` overrides 8080 where the arch allows.
+
+    A server's (``server:``) comes from references/servers.yaml (spec/servers.py)."""
+    if spec.server is not None:
+        if port is not None and not servers.takes_port(spec.server, refs):
+            raise ValueError(f"{spec.server.type} does not take a port flag")
+        return servers.inner_command(spec, refs, port)
+    arch = refs.service.archs[str(spec.network_arch)]
     listen = port if port is not None else refs.service.container_port
     parts = ["umask 0 &&", arch.executable]
     if arch.command_style == "predict_flags":
-        if spec.model_path.startswith("hf_model://"):
+        if str(spec.model_path).startswith("hf_model://"):
             parts += ["--model", shlex.quote(spec.model_key or "")]
         else:
-            parts += ["--checkpoint-path", shlex.quote(spec.model_path)]
+            parts += ["--checkpoint-path", shlex.quote(str(spec.model_path))]
         parts += ["--output-dir", shlex.quote(spec.output_dir or arch.default_output_dir or "/tmp/outputs")]
         parts += [arch.port_flag or "--port", str(listen)]
         return " ".join(parts)
@@ -67,3 +76,52 @@ def inner_command(
 
 def accepts_port(arch: str, refs: References) -> bool:
     return refs.service.archs[arch].port_flag is not None
+
+
+def takes_port(spec: ServiceSpec, refs: References) -> bool:
+    """Whether a platform may move the listening port (a flag of the inner command)."""
+    if spec.server is not None:
+        return servers.takes_port(spec.server, refs)
+    return accepts_port(str(spec.network_arch), refs)
+
+
+def service_env(spec: ServiceSpec, platform: str, job_id: str, refs: References) -> dict[str, str]:
+    """The non-secret env of a service: its own, plus the TAO payload or the server type's env."""
+    extra = servers.env(spec, refs) if spec.server is not None else env_payload(platform, job_id, refs)
+    return {**spec.env, **extra}
+
+
+def container_port(spec: ServiceSpec, refs: References) -> int:
+    if spec.server is not None:
+        return servers.container_port(spec.server, refs)
+    return refs.service.container_port
+
+
+def readiness(spec: ServiceSpec, refs: References) -> ReadinessRefs:
+    """The readiness contract: TAO's (with its reasons) or the server type's own (200 ready)."""
+    if spec.server is not None:
+        return servers.readiness(spec.server, refs)
+    return refs.request.readiness
+
+
+def served_name(spec: ServiceSpec) -> str | None:
+    """The model name a server answers to (the upstream body's ``model``); None for TAO."""
+    return spec.server.served_name if spec.server is not None else None
+
+
+def reset_entrypoint(spec: ServiceSpec, refs: References) -> bool:
+    return spec.server is not None and servers.kind_of(refs, spec.server).reset_entrypoint
+
+
+def readiness_of(spec_dict: Mapping[str, Any], refs: References) -> ReadinessRefs:
+    """The readiness contract of a recorded spec (state's ``spec``), as ``readiness`` gives it."""
+    server = spec_dict.get("server")
+    if not isinstance(server, Mapping) or server.get("type") not in refs.servers.types:
+        return refs.request.readiness
+    path = refs.servers.types[server["type"]].readiness_path or server.get("readiness_path") or "/health"
+    return refs.servers.readiness_for(str(path))
+
+
+def in_registry(spec_dict: Mapping[str, Any]) -> bool:
+    """The TAO skill registry has entries for TAO services only (its format has no place for others)."""
+    return spec_dict.get("server") is None

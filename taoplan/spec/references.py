@@ -100,12 +100,56 @@ class RequestRefs(_Strict):
     archs: dict[str, ArchRequest]
 
 
+class ServerType(_Strict):
+    """One generic model server type of references/servers.yaml."""
+
+    image: str | None
+    reset_entrypoint: bool
+    command: list[str]
+    tp: list[str]
+    port: int | None
+    port_in_env: bool = False
+    readiness_path: str | None
+    model: Literal["repo_or_path", "path", "optional", "none"]
+    multi_node: Literal["ray", "sglang"] | None = None
+    served_name_default: Literal["service", "model"] = "service"
+    path_prepend: str | None = None
+    env: dict[str, str] = {}
+    required_secrets: list[str] = []
+
+
+class ServerReadiness(_Strict):
+    poll_interval_seconds: float
+    ready_status: int
+    wait_statuses: list[int]
+
+
+class ServersRefs(_Strict):
+    format_version: int
+    types: dict[str, ServerType]
+    readiness: ServerReadiness
+    multi_node_platforms: list[str]
+
+    def readiness_for(self, path: str) -> ReadinessRefs:
+        """A server's readiness contract: its own path, 200 ready, no TAO reasons."""
+        r = self.readiness
+        return ReadinessRefs(
+            path=path,
+            poll_interval_seconds=r.poll_interval_seconds,
+            ready_status=r.ready_status,
+            wait_reasons=[],
+            wait_statuses=r.wait_statuses,
+            fatal_reasons=[],
+        )
+
+
 @dataclass(frozen=True)
 class References:
     root: Path
     service: ServiceRefs
     request: RequestRefs
     versions: Mapping[str, Any]
+    servers: ServersRefs
 
     def arch_config(self, arch: str) -> dict[str, Any] | None:
         """configs/{arch}.config.json, or None when it is missing or empty."""
@@ -151,6 +195,7 @@ def _load(root: Path) -> References:
         service=service,
         request=_load_model(root / "request.yaml", RequestRefs),
         versions=versions_src.data,
+        servers=_load_model(root / "servers.yaml", ServersRefs),
     )
 
 
@@ -216,3 +261,20 @@ def resolve_image(
             f"{refs.root / 'versions.yaml'}: key 'images.{mapped.removeprefix('images.')}' not found (needed by {arch})"
         )
     return ResolvedImage(image, f"versions:images.{mapped.removeprefix('images.')} via {key}{suffix}")
+
+
+def resolve_server_image(
+    kind: str, service_image: str | None, refs: References, environ: Mapping[str, str] | None = None
+) -> ResolvedImage:
+    """A server's image: service.image, else IMAGE_SERVER_<TYPE> from the environment, else the type's
+    default in references/servers.yaml (NIM and custom have none: the loader requires image:)."""
+    env = os.environ if environ is None else environ
+    if service_image:
+        return ResolvedImage(service_image, "service.image")
+    env_name = f"IMAGE_SERVER_{kind.upper()}"
+    if env.get(env_name):
+        return ResolvedImage(env[env_name], f"env:{env_name}")
+    default = refs.servers.types[kind].image
+    if default is None:
+        raise ConfigError(f"{refs.root / 'servers.yaml'}: {kind} has no default image (set image:)")
+    return ResolvedImage(default, f"servers:{kind}")

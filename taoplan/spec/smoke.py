@@ -26,10 +26,14 @@ class SmokeBody:
     note: str = ""  # why it was skipped
 
 
-def smoke_body(arch: str, rules: RequestRefs, setting: Any) -> SmokeBody:
-    """``setting``: the service's ``readiness.smoke`` (True, False, or a Smoke with ``image``)."""
+def smoke_body(arch: str, rules: RequestRefs, setting: Any, served_name: str | None = None) -> SmokeBody:
+    """``setting``: the service's ``readiness.smoke`` (True, False, or a Smoke with ``image``).
+    ``served_name``: a generic server's; its smoke is a one-token OpenAI chat to that model."""
     if setting is False:
         return SmokeBody(None, "readiness.smoke is off")
+    if served_name is not None:
+        message = {"role": "user", "content": PROMPT}
+        return SmokeBody({"model": served_name, "messages": [message], "max_tokens": 1})
     request = rules.archs.get(arch)
     if request is None:
         return SmokeBody(None, f"no request rules for {arch} in references/request.yaml")

@@ -51,6 +51,7 @@ def deployment(
         labels=labels.for_deployment("demo", "lin-1", "reason", JOB, "abc123"),
         host_port=None,
         spec=spec,
+        takes_port=payload.takes_port(spec, REFS),
     )
 
 

@@ -39,6 +39,7 @@ class RunArgs:
     gpus: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     env_from_host: list[str] = field(default_factory=list)
+    entrypoint: list[str] | None = None  # [""]: the image's ENTRYPOINT is reset (`--entrypoint ''`)
 
 
 def run_script(
@@ -81,6 +82,8 @@ def parse_run_script(script: str) -> RunArgs:
         elif token == "--tmpfs":
             path, _, opts = value.partition(":")
             args.tmpfs[path] = opts
+        elif token == "--entrypoint":
+            args.entrypoint = [value]
         elif token == "--gpus":
             args.gpus = int(value)
         elif token == "--env":

@@ -130,7 +130,7 @@ class LocalDocker:
 
     def render(self, deployment: Deployment, placement: Placement) -> list[Artifact]:
         return [
-            containers.run_script(deployment, placement, self.config, self.ctx.refs.service.container_port)
+            containers.run_script(deployment, placement, self.config, deployment.container_port)
         ]
 
     def start(self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]) -> Started:
@@ -154,6 +154,7 @@ class LocalDocker:
             container = client.containers.create(
                 args.image,
                 command=args.command,
+                entrypoint=args.entrypoint,
                 name=args.name,
                 labels=args.labels,
                 network=args.network,
@@ -179,7 +180,7 @@ class LocalDocker:
         return Started(
             host_url=f"http://{self.public_host}:{port}",
             host_port=port,
-            docker_url=f"http://{args.name}:{self.ctx.refs.service.container_port}",
+            docker_url=f"http://{args.name}:{deployment.container_port}",
             phases=(("image pull", pull_began, pull_ended),) if pulled else (),
         )
 

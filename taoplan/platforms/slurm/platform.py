@@ -85,10 +85,11 @@ class Slurm:
         return []
 
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
-        if payload.accepts_port(spec.network_arch, self.ctx.refs):
+        if payload.takes_port(spec, self.ctx.refs):
             listen = "its own node port (--port, chosen at apply)"
         else:
-            listen = f"--exclusive ({spec.network_arch} takes no port flag: the whole node, port {self._container_port})"
+            port = payload.container_port(spec, self.ctx.refs)
+            listen = f"--exclusive ({spec.kind} takes no port flag: the whole node, port {port})"
         return (f"slurm: --gres=gpu:{spec.num_gpus}, {listen}, reached through an ssh tunnel",)
 
     # ----------------------------------------------------------------------------- apply
@@ -102,7 +103,7 @@ class Slurm:
             if local is None:
                 local = ports.first_free(local_taken, what="local port for a tunnel")
                 local_taken.add(local)
-            if payload.accepts_port(d.network_arch, self.ctx.refs):
+            if d.takes_port:
                 node_port = ports.first_free(
                     node_taken, script.NODE_FIRST_PORT, free=lambda p: True, what="node port"
                 )
@@ -112,7 +113,7 @@ class Slurm:
                 )
             else:
                 out[d.job_id] = Placement(
-                    host_port=local, values={"node_port": self._container_port, "exclusive": True}
+                    host_port=local, values={"node_port": d.container_port, "exclusive": True}
                 )
         return out
 
@@ -127,7 +128,7 @@ class Slurm:
             host_port=placement.host_port,
             platform_job_id=slurm_id,
             extra={
-                "slurm_port": int(placement.values.get("node_port", self._container_port)),
+                "slurm_port": int(placement.values.get("node_port", deployment.container_port)),
                 "slurm_exclusive": bool(placement.values.get("exclusive", False)),
             },
         )

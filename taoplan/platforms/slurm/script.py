@@ -66,10 +66,8 @@ def render_script(
     platform: str, d: Deployment, placement: Placement, ctx: PlatformContext, settings: Settings
 ) -> Artifact:
     """The sbatch script for one deployment at its placement (node port, --exclusive or not)."""
-    takes_port = payload.accepts_port(d.network_arch, ctx.refs)
-    node_port = int(
-        placement.values.get("node_port", NODE_FIRST_PORT if takes_port else ctx.refs.service.container_port)
-    )
+    takes_port = d.takes_port
+    node_port = int(placement.values.get("node_port", NODE_FIRST_PORT if takes_port else d.container_port))
     inner = payload.inner_command(
         d.spec, d.job_id, platform, ctx.refs, port=node_port if takes_port else None
     )
