@@ -64,7 +64,7 @@ def render(session: Session, d: Deployment, placement: Placement) -> list[Artifa
         "cfg": session.config,
         "name": deployment_name(d.service, d.job_id),
         "labels": lepton_labels(d),
-        "container_port": session.ctx.refs.service.container_port,
+        "container_port": d.container_port,
         "shape": values["resource_shape"],
         "node_group_id": values["node_group_id"],
         "shm_mib": session.config.shared_memory_mib,
