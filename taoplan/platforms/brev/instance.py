@@ -40,6 +40,7 @@ class Lifecycle:
         self.name = name
         self._lock = threading.Lock()
         self._ready: Instance | None = None
+        self.started = False  # this run started a STOPPED instance: what ran on it before is gone
 
     def lookup(self) -> Instance | None:
         """The instance as `brev ls` shows it now; DELETING/FAILURE are errors."""
@@ -78,7 +79,7 @@ class Lifecycle:
                     "or set start_stopped: true"
                 )
             self.cli.start(self.name)
-            fresh = True
+            fresh = self.started = True
         elif found.status in WAITING:
             fresh = True
         ready = self._wait_ready(found if not fresh else None)
@@ -100,14 +101,12 @@ class Lifecycle:
             if last is not None:
                 time.sleep(POLL)
             last, _ = self.cli.find(self.name)
-            if last is not None and last.status in BROKEN:
-                raise PlatformError(f"brev: instance {self.name} became {last.status} while starting")
-            if last is None and self.config.create is None:
-                raise PlatformError(f"brev: instance {self.name} disappeared while starting")
             if last is None:
-                time.sleep(POLL)
-                last = None
-                continue
+                if self.config.create is None:
+                    raise PlatformError(f"brev: instance {self.name} disappeared while starting")
+                time.sleep(POLL)  # a create not listed yet
+            elif last.status in BROKEN:
+                raise PlatformError(f"brev: instance {self.name} became {last.status} while starting")
         return last
 
     def _probe_exec(self) -> None:

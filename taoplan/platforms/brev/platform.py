@@ -30,7 +30,7 @@ from taoplan.platforms.base import (
 from taoplan.platforms.brev import doctor
 from taoplan.platforms.brev.cli import BrevCLI
 from taoplan.platforms.brev.instance import GONE, Lifecycle, instance_name
-from taoplan.platforms.brev.vm import VM
+from taoplan.platforms.brev.vm import VM, has_alias
 from taoplan.platforms.common import containers, ports, tunnel
 from taoplan.platforms.common.templates import render_template
 from taoplan.spec.platform_settings import BrevConfig, LocalDockerConfig
@@ -56,6 +56,7 @@ class Brev:
         self.lifecycle = Lifecycle(self.cli, config, self.instance)
         self._vms: dict[str, VM] = {}
         self._lock = threading.Lock()
+        self._delete_lock = threading.Lock()
         self._pending: set[str] = set()  # job_ids prepared in this run and not yet stopped
         self._ngc_done: set[str] = set()
         self._deleted = False
@@ -64,6 +65,8 @@ class Brev:
         name = instance or self.instance
         with self._lock:
             if name not in self._vms:
+                if not has_alias(name):
+                    self.cli.refresh()  # brev writes Host <name> into ~/.brev/ssh_config
                 self._vms[name] = VM(name, self.ctx.state_dir)
             return self._vms[name]
 
@@ -109,6 +112,9 @@ class Brev:
         from 8080, and for a tunnel a free local port."""
         inst = self.lifecycle.ensure()
         vm = self.vm()
+        if self.lifecycle.started:  # the plan counted its containers gone (the instance was stopped)
+            for attrs in vm.inspect_project(self.ctx.project):
+                vm.remove(attrs.get("Name", "").lstrip("/") or attrs["Id"])
         vm_used = vm.ports_in_use()
         address = vm.address() if self.config.access == "public" else LOOPBACK
         local_taken = set(taken) | {d.host_port for d in deployments if d.host_port is not None}
@@ -207,7 +213,7 @@ class Brev:
         create = self.config.create
         if create is None or not create.ephemeral or instance != self.instance:
             return
-        with self._lock:
+        with self._delete_lock:
             if self._deleted or self._pending:
                 return
             if running and self.vm(instance).job_containers():
