@@ -7,7 +7,9 @@ started=$SECONDS
 bash scripts/install.sh
 bash scripts/ensure-dockerd.sh
 bash scripts/build-test-image.sh
+bash scripts/build-llm-image.sh
 bash scripts/slurm-lab.sh up
+bash scripts/brev-lab.sh up
 bash scripts/k8s-lab.sh up
 bash scripts/k8s-lab.sh node-up
 TAOPLAN_TEST_POSTGRES_DSN=$(bash scripts/ensure-postgres.sh); export TAOPLAN_TEST_POSTGRES_DSN
