@@ -17,6 +17,7 @@ module that does that job: names, api, objects, observe, doctor.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from taoplan.spec.config import ServiceSpec
     from taoplan.store.state import ServiceRecord
 
+#: Seconds a serving endpoint is handed out again without asking the workspace.
+ENDPOINT_TTL = 2.0
+
 
 class Lepton:
     name: ClassVar[str] = "lepton"
@@ -52,6 +56,7 @@ class Lepton:
         self.session = Session(config, ctx)
         self._settings_problem: ConfigError | None = None  # from the last observe(); raised by describe()
         self._names: dict[str, str] = {}  # job_id -> deployment name, for cheap probes
+        self._served: dict[str, tuple[float, Endpoint]] = {}  # job_id -> (when, a serving endpoint)
 
     @property
     def config(self) -> LeptonConfig:
@@ -148,12 +153,24 @@ class Lepton:
         return observe.probe(self.session, job_id, self._names.get(job_id))
 
     def endpoint(self, record: ServiceRecord, reopen: bool = True) -> Endpoint:
+        """The external endpoint with its Bearer token while Lepton runs a replica. The readiness wait
+        asks before every poll: an endpoint that serves is remembered for ENDPOINT_TTL seconds, so the
+        workspace sees at most one GET per service in that time (a replica that dies meanwhile shows
+        as an error reply of the endpoint until then)."""
         if record.platform_job_id:
             self._names[record.job_id] = record.platform_job_id
+        at, served = self._served.get(record.job_id, (0.0, None))
+        if served is not None and time.monotonic() - at < ENDPOINT_TTL:
+            return served
         try:
-            return observe.endpoint(self.session, record)
+            found = observe.endpoint(self.session, record)
         except TaoplanError as exc:
             return Endpoint(None, exc.message)
+        if found.url is not None:
+            self._served[record.job_id] = (time.monotonic(), Endpoint(found.url, headers=found.headers))
+        else:
+            self._served.pop(record.job_id, None)
+        return found
 
     def logs(self, record: ServiceRecord, tail: int, follow: bool) -> Iterator[str]:
         return observe.logs(self.session, record, tail, follow)
