@@ -238,7 +238,7 @@ def _decide(
 ) -> Change:
     if record is None:
         return Change(
-            want.name, CREATE, (f"new service: {want.spec.network_arch} on {want.platform}",), want.platform
+            want.name, CREATE, (f"new service: {_what(want)} on {want.platform}",), want.platform
         )
 
     obs = observed.get(record.job_id) if observed is not None else _from_record(record)
@@ -361,3 +361,15 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace('"', '\\"') + '"'
     return repr(value) if not isinstance(value, (dict, list)) else str(value)
+
+
+def _what(want: Desired) -> str:
+    """The arch, or a server's type and the command it will run."""
+    if want.spec.server is None:
+        return str(want.spec.network_arch)
+    import shlex
+
+    from taoplan.spec import servers
+    from taoplan.spec.references import load_references
+
+    return f"server {want.spec.server.type}: {shlex.join(servers.argv(want.spec, load_references()))}"
