@@ -86,12 +86,16 @@ def main() -> int:
             problems.append(f"{path.relative_to(ROOT)}: {lines} lines (at most {MAX_LINES})")
     top = sorted(p.name for p in (ROOT / PACKAGE).iterdir() if p.name != "__pycache__")
     if len(top) > MAX_TOP_LEVEL:
-        problems.append(f"{PACKAGE}/ has {len(top)} top-level entries (at most {MAX_TOP_LEVEL}): {', '.join(top)}")
+        problems.append(
+            f"{PACKAGE}/ has {len(top)} top-level entries (at most {MAX_TOP_LEVEL}): {', '.join(top)}"
+        )
     for line in problems:
         print(line)
     modules = len(graph.modules)
     if not problems:
-        print(f"check-structure: {modules} modules, no import circle, none over {MAX_LINES} lines, {len(top)} top-level entries")
+        print(
+            f"check-structure: {modules} modules, no import circle, none over {MAX_LINES} lines, {len(top)} top-level entries"
+        )
     return 1 if problems else 0
 
 

@@ -237,9 +237,7 @@ def _decide(
     out: _Builder,
 ) -> Change:
     if record is None:
-        return Change(
-            want.name, CREATE, (f"new service: {_what(want)} on {want.platform}",), want.platform
-        )
+        return Change(want.name, CREATE, (f"new service: {_what(want)} on {want.platform}",), want.platform)
 
     obs = observed.get(record.job_id) if observed is not None else _from_record(record)
     diff = (

@@ -351,7 +351,9 @@ def test_readiness_follows_apply_and_failures_are_clean(dproject: Path) -> None:
 
 
 def test_bad_input_is_always_a_4xx_in_the_openai_shape_and_a_fuzz_finds_no_5xx(dproject: Path) -> None:
-    text = services_yaml(dproject.name, {"rl": SERVICES["rl-a"]}) + "gateway: {auth: none, max_body: 256KiB}\n"
+    text = (
+        services_yaml(dproject.name, {"rl": SERVICES["rl-a"]}) + "gateway: {auth: none, max_body: 256KiB}\n"
+    )
     apply(dproject, text)
     gw = GatewayProcess(dproject)
     ok = {"model": "rl", "messages": user("x", URL_IMAGE), **SAMPLING}

@@ -155,4 +155,3 @@ def current_capacity(session: Session) -> Capacity:
     cap = capacity(nodes, list((data or {}).get("items") or []), session.config)
     cap.note = note
     return cap
-

@@ -129,9 +129,7 @@ class LocalDocker:
         return ports.reserve(port, scope=self.base_url or "local")
 
     def render(self, deployment: Deployment, placement: Placement) -> list[Artifact]:
-        return [
-            containers.run_script(deployment, placement, self.config, deployment.container_port)
-        ]
+        return [containers.run_script(deployment, placement, self.config, deployment.container_port)]
 
     def start(self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]) -> Started:
         from docker.errors import APIError, ImageNotFound

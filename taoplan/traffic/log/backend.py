@@ -98,7 +98,9 @@ class Engine:
         except ImportError:  # pragma: no cover - a dependency of taoplan
             raise TaoplanError("gateway.database is PostgreSQL but psycopg is not installed") from None
         try:
-            return psycopg.connect(self.dsn or "", password=self.password, autocommit=True, connect_timeout=10)
+            return psycopg.connect(
+                self.dsn or "", password=self.password, autocommit=True, connect_timeout=10
+            )
         except psycopg.OperationalError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise TaoplanError(f"cannot connect to {self.where}: {first}") from None
