@@ -36,7 +36,7 @@ def is_loopback(host: str) -> bool:
 class GatewaySettings(BaseModel):
     """``gateway:`` (every key optional)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     listen: str = "127.0.0.1:4000"
     auth: Literal["keys", "none"] = "keys"

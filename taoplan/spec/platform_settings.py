@@ -21,7 +21,7 @@ KNOWN = ("local-docker", "brev", "lepton", "slurm", "kubernetes")
 
 
 class LocalDockerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     docker_host: str | None = None  # default: DOCKER_HOST, then the local socket
     network: str = Field(default="tao_default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -42,7 +42,7 @@ BREV_INSTANCE_RE = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 class BrevCreate(BaseModel):
     """An instance taoplan creates (`brev create NAME -t TYPE[,FALLBACK...] -d`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     type: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]*(,[A-Za-z0-9][A-Za-z0-9:._-]*)*$", max_length=200)
     ephemeral: bool = True  # delete it on destroy (when no service of this project is left on it)
@@ -50,7 +50,7 @@ class BrevCreate(BaseModel):
 
 
 class BrevConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     instance: str | None = Field(default=None, max_length=63, pattern=BREV_INSTANCE_RE)  # an existing one
     create: BrevCreate | None = None  # or one taoplan creates, named taoplan-<project>
@@ -87,7 +87,7 @@ MANAGED_SSH = frozenset({"batchmode", "controlmaster", "controlpath", "controlpe
 
 
 class SlurmConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     login: str = "${SLURM_USER}@${SLURM_HOSTNAME}"  # user@host; ${VAR} expands from the environment
     ssh_port: int = Field(default=22, ge=1, le=65535)
@@ -167,7 +167,7 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 class Toleration(BaseModel):
     """A pod toleration, with the Kubernetes field names."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     key: str | None = Field(default=None, pattern=QUALIFIED_NAME)
     operator: Literal["Exists", "Equal"] = "Equal"
@@ -186,7 +186,7 @@ class Toleration(BaseModel):
 
 
 class KubernetesConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kubeconfig: str | None = None  # else KUBECONFIG, else ~/.kube/config, else in-cluster
     context: str | None = None
@@ -219,7 +219,7 @@ SHM_SIZE = re.compile(r"^([0-9]+)(Mi|Gi|Ti)?$")
 class LeptonConfig(BaseModel):
     """DGX Cloud Lepton: one Deployment per service. Every credential is named here, never written."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     # else LEPTON_WORKSPACE_ID
     workspace_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

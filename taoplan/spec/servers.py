@@ -29,7 +29,7 @@ SGLANG_DIST_PORT = 50000
 class ServerBlock(BaseModel):
     """``server:`` as declared; ``served_name`` is filled in by the loader (``resolve``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     type: str
     model: StrictStr | None = None
