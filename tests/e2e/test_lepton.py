@@ -242,16 +242,42 @@ def test_model_that_fails_to_load(lepton: Double, lproject: Path) -> None:
     assert status(lproject, env)["bad"]["state"] == "failed"
 
 
+def test_plan_fit_comes_from_the_node_groups_nodes(lepton: Double, lproject: Path) -> None:
+    """The double's node group is one node of 8 GPUs: one GPU fits; when another workspace's
+    deployment holds all 8 the plan says "queues" and names it, and apply starts nothing without
+    --allow-queue; nine GPUs cannot fit at all."""
+    services_yaml(lproject, lepton, {"reason": REASON})
+    env = env_for(lepton)
+    [change] = json.loads(taoplan("plan", "--json", cwd=lproject, env=env).out)["changes"]
+    assert change["fit"] == {"verdict": "fits", "detail": "1 GPU on double-h200-node-0 (8 of 8 free)"}
+
+    lepton.hold_gpus(8)
+    [change] = json.loads(taoplan("plan", "--json", cwd=lproject, env=env).out)["changes"]
+    assert change["fit"]["verdict"] == "queues", change
+    assert change["fit"]["detail"] == (
+        "needs 1 GPU, 0 free now on one place; "
+        "8 GPUs held by lepton deployment other-team-llm (workspace other-workspace)"
+    )
+    apply = taoplan("apply", "--auto-approve", cwd=lproject, env=env)
+    assert apply.code == 1 and "(apply --allow-queue lets it wait)" in apply.err, apply.text
+    assert lepton.deployments == {}
+
+    services_yaml(lproject, lepton, {"reason": {**REASON, "num_gpus": 9}})
+    plan = taoplan("plan", cwd=lproject, env=env)
+    assert plan.code == 0, plan.text
+    assert "needs 9 GPUs on one place; the largest place (double-h200-node-0) has 8" in plan.out, plan.out
+
+
 def test_no_capacity_is_shown_while_waiting(lepton: Double, lproject: Path) -> None:
-    lepton.set_node_group_capacity(0)
+    lepton.hold_gpus(8)
     services_yaml(lproject, lepton, {"reason": {**REASON, "readiness": {"timeout": 15}}})
     env = env_for(lepton)
-    apply = taoplan("apply", "--auto-approve", cwd=lproject, env=env)
+    apply = taoplan("apply", "--auto-approve", "--allow-queue", cwd=lproject, env=env)
     line = one_line_error(apply, 3)
     assert "timeout" in line and "NoCapacity" in line, apply.text
     row = status(lproject, env)["reason"]
     assert row["state"] == "starting" and "NoCapacity" in row["detail"]
-    lepton.set_node_group_capacity(8)  # the double schedules it now
+    lepton.hold_gpus(0)  # the other workspace lets go: the double schedules it now
     settle = taoplan("apply", "--auto-approve", cwd=lproject, env=env)
     assert settle.code == 0, settle.text
     assert status(lproject, env)["reason"]["state"] == "ready"

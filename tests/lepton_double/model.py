@@ -33,6 +33,9 @@ class NodeGroup:
     name: str
     gpus: int
     gpu_product: str = "NVIDIA-H200"
+    #: GPUs held by another workspace's workload on the node group (name, gpus): what a shared node
+    #: group shows as a foreign workload on its node
+    foreign: tuple[str, int] | None = None
     shapes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -44,6 +44,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/usersecrets/(?P<name>[^/]+)", "delete_secret"),
         ("GET", r"/shapes", "list_shapes"),
         ("GET", r"/dedicated-node-groups", "list_node_groups"),
+        ("GET", r"/dedicated-node-groups/(?P<ng>[^/]+)/nodes", "list_nodes"),
         ("GET", r"/imagepullsecrets", "list_pull_secrets"),
     ]
 ]
@@ -99,6 +100,12 @@ class Double:
             self.node_groups[node_group or self.node_group_id].gpus = gpus
             self._schedule()
 
+    def hold_gpus(self, gpus: int, name: str = "other-team-llm", node_group: str | None = None) -> None:
+        """Another workspace's deployment takes ``gpus`` of the node group (0: it goes away)."""
+        with self.lock:
+            self.node_groups[node_group or self.node_group_id].foreign = (name, gpus) if gpus else None
+            self._schedule()
+
     def add_node_group(self, ng_id: str, name: str, gpus: int) -> None:
         with self.lock:
             ng = NodeGroup(id=ng_id, name=name, gpus=gpus)
@@ -134,7 +141,8 @@ class Double:
 
     # --- scheduling ----------------------------------------------------------------------------
     def _used(self, ng: NodeGroup) -> int:
-        return sum(d.gpus for d in self.deployments.values() if d.group is ng and d.container is not None)
+        ours = sum(d.gpus for d in self.deployments.values() if d.group is ng and d.container is not None)
+        return ours + (ng.foreign[1] if ng.foreign else 0)
 
     def _env(self, dep: Deployment) -> dict[str, str]:
         env = {"LEPTON_DEPLOYMENT_NAME": dep.name, "LEPTON_WORKSPACE_ID": self.ws}
@@ -347,6 +355,49 @@ class Double:
 
     def list_node_groups(self, **_: Any) -> list[dict[str, Any]]:
         return [ng.to_json() for ng in self.node_groups.values()]
+
+    def list_nodes(self, ng: str, **_: Any) -> list[dict[str, Any]]:
+        """One node per node group holding all its GPUs (api/v2/types/dedicated_node_group.py Node):
+        the allocation and the workloads are the deployments that run a container there."""
+        if ng not in self.node_groups:
+            raise ApiError(404, "ObjectNotFound", f"dedicated node group {ng} not found")
+        group = self.node_groups[ng]
+        running = [d for d in self.deployments.values() if d.group is group and d.container is not None]
+        gpu = {
+            "product": group.gpu_product,
+            "allocated": float(self._used(group)),
+            "total": float(group.gpus),
+        }
+        workloads = [
+            {
+                "type": "deployment",
+                "name": d.name,
+                "id": d.name,
+                "replica_id": d.replica_id,
+                "workspace": self.ws,
+                "gpu_count": float(d.gpus),
+            }
+            for d in running
+        ]
+        if group.foreign:
+            name, gpus = group.foreign
+            workloads.append(
+                {
+                    "type": "deployment",
+                    "name": name,
+                    "id": name,
+                    "replica_id": f"{name}-0",
+                    "workspace": "other-workspace",
+                    "gpu_count": float(gpus),
+                }
+            )
+        return [
+            {
+                "metadata": {"id": f"{group.id}-node-0", "name": f"{group.name}-node-0"},
+                "spec": {"dedicated_node_group": group.id, "resource": {"gpu": gpu}, "unschedulable": False},
+                "status": {"status": ["Ready"], "workloads": workloads},
+            }
+        ]
 
     def list_pull_secrets(self, **_: Any) -> list[dict[str, Any]]:
         # Not in the SDK (it has no pull-secret API); shape chosen by the double. See docs/lepton-double.md.

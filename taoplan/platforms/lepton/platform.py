@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel
 
 from taoplan.errors import ConfigError, TaoplanError
+from taoplan.platforms import capacity as shared
 from taoplan.platforms.base import (
     Artifact,
     Check,
@@ -36,7 +37,7 @@ from taoplan.platforms.base import (
 )
 from taoplan.spec.platform_settings import LeptonConfig
 
-from . import doctor, objects, observe
+from . import capacity, doctor, objects, observe
 from .api import Session
 from .names import JOB_ID
 
@@ -57,6 +58,7 @@ class Lepton:
         self._settings_problem: ConfigError | None = None  # from the last observe(); raised by describe()
         self._names: dict[str, str] = {}  # job_id -> deployment name, for cheap probes
         self._served: dict[str, tuple[float, Endpoint]] = {}  # job_id -> (when, a serving endpoint)
+        self._capacity = shared.Capacity.not_known("the node group was not read (no refresh yet)")
 
     @property
     def config(self) -> LeptonConfig:
@@ -147,7 +149,19 @@ class Lepton:
             self.session.shape()
         except ConfigError as exc:
             self._settings_problem = exc
+        self._capacity = self._read_capacity()
         return found
+
+    def _read_capacity(self) -> shared.Capacity:
+        ours = {name: job_id for job_id, name in self._names.items()}
+        try:
+            return capacity.read(self.session, ours)
+        except TaoplanError as exc:  # no right to list nodes, or the settings are wrong: never a guess
+            return shared.Capacity.not_known(f"cannot read the node group's nodes: {exc.message}")
+
+    def capacity(self, wanted: tuple[int, ...]) -> shared.Capacity:
+        """What observe() read of the node group's nodes (one reading per refresh)."""
+        return self._capacity
 
     def probe(self, job_id: str) -> Observation:
         return observe.probe(self.session, job_id, self._names.get(job_id))
