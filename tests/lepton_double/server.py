@@ -140,9 +140,11 @@ class Double:
         self.server.server_close()
 
     # --- scheduling ----------------------------------------------------------------------------
+    def _running(self, ng: NodeGroup) -> list[Deployment]:
+        return [d for d in self.deployments.values() if d.group is ng and d.container is not None]
+
     def _used(self, ng: NodeGroup) -> int:
-        ours = sum(d.gpus for d in self.deployments.values() if d.group is ng and d.container is not None)
-        return ours + (ng.foreign[1] if ng.foreign else 0)
+        return sum(d.gpus for d in self._running(ng)) + (ng.foreign[1] if ng.foreign else 0)
 
     def _env(self, dep: Deployment) -> dict[str, str]:
         env = {"LEPTON_DEPLOYMENT_NAME": dep.name, "LEPTON_WORKSPACE_ID": self.ws}
@@ -362,35 +364,19 @@ class Double:
         if ng not in self.node_groups:
             raise ApiError(404, "ObjectNotFound", f"dedicated node group {ng} not found")
         group = self.node_groups[ng]
-        running = [d for d in self.deployments.values() if d.group is group and d.container is not None]
         gpu = {
             "product": group.gpu_product,
             "allocated": float(self._used(group)),
             "total": float(group.gpus),
         }
-        workloads = [
-            {
-                "type": "deployment",
-                "name": d.name,
-                "id": d.name,
-                "replica_id": d.replica_id,
-                "workspace": self.ws,
-                "gpu_count": float(d.gpus),
-            }
-            for d in running
-        ]
+        loads = [(d.name, d.replica_id, self.ws, d.gpus) for d in self._running(group)]
         if group.foreign:
             name, gpus = group.foreign
-            workloads.append(
-                {
-                    "type": "deployment",
-                    "name": name,
-                    "id": name,
-                    "replica_id": f"{name}-0",
-                    "workspace": "other-workspace",
-                    "gpu_count": float(gpus),
-                }
-            )
+            loads.append((name, f"{name}-0", "other-workspace", gpus))
+        workloads = [
+            {"type": "deployment", "name": n, "id": n, "replica_id": r, "workspace": w, "gpu_count": float(g)}
+            for n, r, w, g in loads
+        ]
         return [
             {
                 "metadata": {"id": f"{group.id}-node-0", "name": f"{group.name}-node-0"},

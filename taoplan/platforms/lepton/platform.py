@@ -72,7 +72,7 @@ class Lepton:
     def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
         return (
             False,
-            "the node group's free GPUs are not known before apply (a second deployment may not fit)",
+            "a second deployment would need the node group's GPUs twice over while both run",
         )
 
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
