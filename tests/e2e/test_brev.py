@@ -372,7 +372,9 @@ def test_mixed_docker_brev_and_slurm_services_in_one_file(
             rows["vm"]["host_url"] == f"http://{brev.lab['BREV_LAB_VM_IP']}:{port}" == vm_record["host_url"]
         )
         assert vm_record["host_port"] == port and "tunnel_pid" not in vm_record["extra"]
-        assert brev.docker("port", vm_record["job_id"]).strip() == f"8080/tcp -> 0.0.0.0:{port}"
+        published = set(brev.docker("port", vm_record["job_id"]).split("\n")) - {""}
+        assert published <= {f"8080/tcp -> 0.0.0.0:{port}", f"8080/tcp -> [::]:{port}"}, published
+        assert f"8080/tcp -> 0.0.0.0:{port}" in published  # every interface (IPv6 too where dockerd binds it)
         for row in rows.values():
             assert row["ready"] and ready(row["host_url"]) == 200, row
         assert taoplan("plan", "--detailed-exitcode", cwd=bproject).code == 0

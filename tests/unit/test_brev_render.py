@@ -78,3 +78,16 @@ def test_trailing_instance_names_are_removed() -> None:
     assert strip_names("hellobox\n", ("box",)) == "hello\n"  # no newline after the output
     assert strip_names("box\n", ("box",)) == ""
     assert strip_names("a\nb\nbox-a\nbox-b\n", ("box-a", "box-b")) == "a\nb\n"
+
+
+def test_a_failed_docker_run_is_reported_by_the_daemons_line_not_dockers_usage_hint() -> None:
+    err = (
+        "docker: Error response from daemon: network tao_default is ambiguous (2 matches found on name).\n"
+        "See 'docker run --help'.\n"
+        "Run 'docker run --help' for more information\n"
+    )
+    from taoplan.platforms.common.ssh import Reply
+
+    daemon = err.splitlines()[0]
+    assert Reply(125, "", err).message() == daemon
+    assert Reply(125, "", err.replace("See 'docker run --help'.\n", "")).message() == daemon

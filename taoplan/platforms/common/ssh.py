@@ -52,6 +52,15 @@ class Target:
         return f"{self.login}:{self.port}"
 
 
+NOISE = ("Warning: Permanently added", "debug")
+
+
+def _is_usage_hint(line: str) -> bool:
+    """docker's closing `Run 'docker run --help' for more information` (`See 'docker run --help'.` before
+    Docker 23): the error is the line before."""
+    return line.startswith(("Run '", "See '")) and "--help'" in line
+
+
 @dataclass(frozen=True)
 class Reply:
     code: int
@@ -69,7 +78,7 @@ class Reply:
     def message(self) -> str:
         """The most useful line of stderr (or stdout)."""
         lines = [line.strip() for line in (self.err or self.out).splitlines() if line.strip()]
-        useful = [line for line in lines if not line.startswith(("Warning: Permanently added", "debug"))]
+        useful = [line for line in lines if not line.startswith(NOISE) and not _is_usage_hint(line)]
         return (useful or lines or [f"exit code {self.code}"])[-1]
 
 

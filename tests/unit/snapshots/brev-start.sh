@@ -8,9 +8,13 @@ if docker container inspect 11111111-2222-4333-8444-555555555555 >/dev/null 2>&1
   echo "taoplan: container 11111111-2222-4333-8444-555555555555 already exists"
   exit 0
 fi
-docker network inspect tao_default >/dev/null 2>&1 \
-  || docker network create --label taoplan.project=demo tao_default >/dev/null 2>&1 \
-  || docker network inspect tao_default >/dev/null || exit 3
+# One network creator at a time on this VM: services started side by side would otherwise each create
+# the network, and Docker would hold two networks of one name (`docker run --network` then fails).
+(
+  flock -w 60 9 || exit 3
+  docker network inspect tao_default >/dev/null 2>&1 \
+    || docker network create --label taoplan.project=demo tao_default >/dev/null
+) 9>"/tmp/taoplan-network-$(id -u).lock" || exit 3
 docker image inspect nvcr.io/nvidia/tao/x:1 >/dev/null 2>&1 || docker pull --quiet nvcr.io/nvidia/tao/x:1 >&2 || exit 4
 # run.sh, as rendered for local-docker (the one docker run line of both platforms):
 #!/bin/sh
