@@ -330,10 +330,6 @@ def test_two_services_on_an_existing_instance_through_tunnels_with_ports_allocat
         brev.docker("rm", "-f", blocker, check=False)
 
 
-@pytest.mark.xfail(
-    reason="known failure in the full-suite run of 2026-12-02 (see the closing note of stop 17): issue 13 mixed file: the published-port listing on the VM shows an IPv6 binding too",
-    strict=False,
-)
 def test_mixed_docker_brev_and_slurm_services_in_one_file(
     brev: Brev,
     bproject: Path,
