@@ -44,6 +44,16 @@ class ModelPathRules(_Strict):
     placeholders: list[str]
 
 
+class GpuHostRefs(_Strict):
+    """The GPU host minimums of the TAO containers (versions as dotted text: "580", "13.0")."""
+
+    driver_min: str
+    cuda_min: str
+    container_toolkit_min: str
+    container_toolkit_min_by_arch: dict[str, str] = {}
+    free_memory_min_fraction: float
+
+
 class ServiceRefs(_Strict):
     format_version: int
     valid_archs: list[str]
@@ -56,6 +66,7 @@ class ServiceRefs(_Strict):
     secret_names: list[str]
     secret_value_patterns: list[str]
     model_path: ModelPathRules
+    gpu_host: GpuHostRefs
 
 
 class ReadinessRefs(_Strict):
@@ -98,6 +109,14 @@ class RequestRefs(_Strict):
     chat: ChatRefs
     media: dict[str, dict[str, str]]
     archs: dict[str, ArchRequest]
+    server: ArchRequest | None = None  # what a generic OpenAI-compatible server (``server:``) takes
+
+    def for_server(self, server_type: str) -> RequestRefs:
+        """These rules with ``server_type`` as one more arch, ruled by ``server``: a generic server's turn
+        is then checked (media, sampling ranges) and its sampling asked for as a TAO arch's is."""
+        if self.server is None or server_type in self.archs:
+            return self
+        return self.model_copy(update={"archs": {**self.archs, server_type: self.server}})
 
 
 class ServerType(_Strict):
