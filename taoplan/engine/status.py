@@ -9,6 +9,7 @@ from taoplan.engine import phases
 from taoplan.engine.workspace import Workspace, format_duration
 from taoplan.platforms.base import Endpoint, Observation
 from taoplan.platforms.common.health import CONNECTING, FATAL, READY, check
+from taoplan.spec.payload import readiness_of
 from taoplan.store.state import ServiceRecord, State
 
 COLUMNS = (
@@ -26,9 +27,10 @@ COLUMNS = (
 )
 
 
-def _probe_readiness(ws: Workspace, found: Endpoint) -> tuple[str, str]:
+def _probe_readiness(ws: Workspace, record: ServiceRecord, found: Endpoint) -> tuple[str, str]:
     assert found.url is not None
-    verdict = check(found.url, ws.refs.request.readiness, headers=found.headers)
+    # TAO's readiness contract, or the server type's own
+    verdict = check(found.url, readiness_of(record.spec, ws.refs), headers=found.headers)
     if verdict.reason == CONNECTING:
         return "starting", "not answering"
     if verdict.kind == READY:
@@ -57,7 +59,7 @@ def _row(
         if found.url is None:
             current, detail = "starting", found.detail
         else:
-            current, detail = _probe_readiness(ws, found)
+            current, detail = _probe_readiness(ws, record, found)
             if current == "ready" and (record.readiness or "").startswith("smoke_failed"):
                 current, detail = "failed", record.readiness or ""  # ready, but apply's request failed
     expires_in = obs.expires_in if refresh and obs is not None else None

@@ -122,6 +122,15 @@ def readiness_of(spec_dict: Mapping[str, Any], refs: References) -> ReadinessRef
     return refs.servers.readiness_for(str(path))
 
 
+def container_port_of(spec_dict: Mapping[str, Any], refs: References) -> int:
+    """The port the server listens on in its container, from a recorded spec (``container_port``)."""
+    server = spec_dict.get("server")
+    if not isinstance(server, Mapping) or server.get("type") not in refs.servers.types:
+        return refs.service.container_port
+    port = refs.servers.types[server["type"]].port or server.get("port")
+    return int(port) if isinstance(port, int) else refs.service.container_port
+
+
 def in_registry(spec_dict: Mapping[str, Any]) -> bool:
     """The TAO skill registry has entries for TAO services only (its format has no place for others)."""
     return spec_dict.get("server") is None

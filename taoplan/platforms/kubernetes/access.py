@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from taoplan.errors import PlatformError
 from taoplan.platforms.base import Deployment, Endpoint, Placement, Started
 from taoplan.platforms.common import ports, tunnel
+from taoplan.spec.payload import container_port_of, readiness_of
 
 from .api import Session, api_message
 from .capacity import eligible
@@ -27,13 +28,20 @@ if TYPE_CHECKING:
     from taoplan.store.state import ServiceRecord
 
 
-def job_forward_spec(session: Session, job_id: str, local_port: int) -> str:
-    return forward_spec(local_port, session.namespace, job_id, session.ctx.refs.service.container_port)
+def job_forward_spec(session: Session, job_id: str, local_port: int, pod_port: int) -> str:
+    return forward_spec(local_port, session.namespace, job_id, pod_port)
 
 
-def open_forwarder(session: Session, job_id: str, local_port: int, timeout: float = 20.0) -> int:
+def record_pod_port(session: Session, record: ServiceRecord) -> int:
+    """The port the record's server listens on in its pod (TAO's, or the server type's own)."""
+    return container_port_of(record.spec, session.ctx.refs)
+
+
+def open_forwarder(
+    session: Session, job_id: str, local_port: int, pod_port: int, timeout: float = 20.0
+) -> int:
     """Start the forwarder in its own session; return its PID once the local port answers."""
-    spec = job_forward_spec(session, job_id, local_port)
+    spec = job_forward_spec(session, job_id, local_port, pod_port)
     argv = forwarder_argv(spec, session.ctx.project, session.kubeconfig, session.config.context)
     log = session.ctx.state_dir / "tunnels" / f"{job_id}.log"
     secret_names = set(session.ctx.refs.service.secret_names)
@@ -44,7 +52,8 @@ def open_forwarder(session: Session, job_id: str, local_port: int, timeout: floa
 def close_record_forwarder(session: Session, record: ServiceRecord) -> None:
     if record.host_port and session.config.access == "port-forward":
         close_forwarder(
-            record.extra.get("tunnel_pid"), job_forward_spec(session, record.job_id, record.host_port)
+            record.extra.get("tunnel_pid"),
+            job_forward_spec(session, record.job_id, record.host_port, record_pod_port(session, record)),
         )
 
 
@@ -61,7 +70,7 @@ def started(
     if session.config.access == "port-forward":
         assert host_port is not None
         try:
-            extra["tunnel_pid"] = open_forwarder(session, d.job_id, host_port)
+            extra["tunnel_pid"] = open_forwarder(session, d.job_id, host_port, d.container_port)
             host_url = f"http://127.0.0.1:{host_port}"
         except PlatformError:
             host_url = None  # endpoint() opens it while apply waits for readiness
@@ -106,7 +115,7 @@ def ready_gate(session: Session, record: ServiceRecord, url: str) -> str:
     pods = session.items(session.paths()["Pod"], selector_for(session.ctx.project, record.job_id))
     if any(pod_is_ready(p) for p in pods):
         return ""
-    verdict = check(url, session.ctx.refs.request.readiness)
+    verdict = check(url, readiness_of(record.spec, session.ctx.refs))  # TAO's or the server type's
     if verdict.reason == CONNECTING:
         return "the pod is not Ready; the server does not answer yet"
     if verdict.kind == FATAL:
@@ -117,7 +126,8 @@ def ready_gate(session: Session, record: ServiceRecord, url: str) -> str:
 def forward_endpoint(session: Session, record: ServiceRecord, reopen: bool) -> Endpoint:
     """The recorded forwarder's URL; a new forwarder (on the same port if it is free) when it is gone."""
     pid, local = record.extra.get("tunnel_pid"), record.host_port
-    if local and forwarder_is_ours(pid, job_forward_spec(session, record.job_id, local)):
+    pod_port = record_pod_port(session, record)
+    if local and forwarder_is_ours(pid, job_forward_spec(session, record.job_id, local, pod_port)):
         return Endpoint(f"http://127.0.0.1:{local}")
     why = "port-forward not running" if pid else "no port-forward yet"
     if not reopen:
@@ -131,7 +141,7 @@ def forward_endpoint(session: Session, record: ServiceRecord, reopen: bool) -> E
         if not local or not ports.bindable(local, reuse=True):
             local = ports.first_free(set(), what="local port for a port-forward")
         try:
-            pid = open_forwarder(session, record.job_id, local)
+            pid = open_forwarder(session, record.job_id, local, pod_port)
             break
         except PlatformError as exc:
             last, local = exc, None

@@ -119,6 +119,7 @@ async def _admit(gw: Gateway, call: Call, scope: dict[str, Any], receive: Any) -
     call.service = service
     gw.auth.allow_service(key, service.name)
     incoming = checks.check(incoming, service.target.arch, gw.refs.request, gw.settings.sampling)
+    incoming = checks.to_server(incoming, service.target.served_name)
     call.defaulted = incoming.defaulted
     await gw.auth.admit(key)
     if gw.settings.log_content:

@@ -166,6 +166,15 @@ def check(incoming: Incoming, arch: str, rules: RequestRefs, sampling: str) -> I
     return Incoming(filled, dumps(filled), incoming.model, incoming.stream, incoming.end_user, tuple(missing))
 
 
+def to_server(incoming: Incoming, served_name: str | None) -> Incoming:
+    """A generic server's body: the OpenAI body as sent (every message, no TAO rules), with ``model``
+    set to the name the server answers to (the client named the service). TAO bodies are unchanged."""
+    if served_name is None or incoming.body.get("model") == served_name:
+        return incoming
+    body = {**incoming.body, "model": served_name}
+    return Incoming(body, dumps(body), incoming.model, incoming.stream, incoming.end_user, incoming.defaulted)
+
+
 def _same(name: str) -> str:
     return name
 

@@ -20,6 +20,7 @@ from taoplan.traffic.gateway.errors import GatewayError, bad_request, unavailabl
 from taoplan.traffic.request.routing import Target, route, targets_from_state
 
 if TYPE_CHECKING:
+    from taoplan.spec.references import ReadinessRefs
     from taoplan.store.state import State
 
 #: Retry-After for a service that is loading, and for one that will not load without a new apply.
@@ -39,6 +40,7 @@ class Service:
     verdict: Verdict = field(default_factory=lambda: Verdict("wait", CONNECTING, "not probed yet"))
     since: float = field(default_factory=time.monotonic)  # when the verdict last changed
     generation: int = 0  # bumps when the record changes (a replace): watchers restart
+    readiness: ReadinessRefs | None = None  # a generic server's own contract; None: TAO's
 
     @property
     def name(self) -> str:

@@ -118,7 +118,13 @@ class Watcher:
 
     async def place(self, ws: Workspace, state: State, target: Target) -> Service:
         url, detail, headers = await asyncio.to_thread(_endpoint, ws, state, target)
-        return Service(target, url, detail, gpu_hour=_gpu_hour(ws, target.platform), headers=headers)
+        service = Service(target, url, detail, gpu_hour=_gpu_hour(ws, target.platform), headers=headers)
+        record = state.services.get(target.name or "")
+        if record is not None and target.served_name is not None:
+            from taoplan.spec.payload import readiness_of
+
+            service.readiness = readiness_of(record.spec, ws.refs)  # the server type's own contract
+        return service
 
     def add(self, service: Service) -> None:
         name = service.name
@@ -146,7 +152,7 @@ class Watcher:
         while not self._stopping and self.table.services.get(service.name) is service:
             started = time.monotonic()
             if service.url is not None:
-                verdict = await self.probe(service.url, service.headers)
+                verdict = await self.probe(service.url, service.headers, service.readiness)
                 if service.set_verdict(verdict):
                     self.metrics.set_ready(service.name, service)
             stuck = service.url is None or (
@@ -157,12 +163,13 @@ class Watcher:
                 await self.reopen(service)
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
-    async def probe(self, url: str, headers: dict[str, str]) -> Verdict:
+    async def probe(self, url: str, headers: dict[str, str], rules: ReadinessRefs | None = None) -> Verdict:
         import aiohttp
 
+        rules = rules or self.rules
         try:
             timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
-            target = url.rstrip("/") + self.rules.path
+            target = url.rstrip("/") + rules.path
             async with self.session.get(target, timeout=timeout, headers=headers) as reply:
                 raw = await reply.read()
                 status = reply.status
@@ -174,7 +181,7 @@ class Watcher:
             body = loads(raw) if raw else None
         except JSONError:
             body = None
-        return classify(status, body, self.rules)
+        return classify(status, body, rules)
 
     async def reopen(self, service: Service) -> None:
         """Ask the platform for the endpoint again (it reopens a dead tunnel or port-forward)."""

@@ -28,6 +28,8 @@ class Target:
     platform: str | None = None
     num_gpus: int = 1
     source: str = "state"  # state | registry
+    #: a generic server's model name (the upstream body's ``model``); None for a TAO service
+    served_name: str | None = None
 
     @property
     def who(self) -> str:
@@ -57,10 +59,18 @@ def targets_from_state(state: State) -> list[Target]:
             platform=record.platform,
             num_gpus=gpu_count(record.spec.get("num_gpus") if isinstance(record.spec, dict) else None),
             source="state",
+            served_name=served_name_of(record.spec),
         )
         for record in state.services.values()
     ]
     return sorted(out, key=lambda t: (t.name or "", t.job_id))
+
+
+def served_name_of(spec: Any) -> str | None:
+    """The ``server.served_name`` of a recorded spec (filled in by the loader); None for TAO."""
+    server = spec.get("server") if isinstance(spec, dict) else None
+    name = server.get("served_name") if isinstance(server, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def targets_from_registry(entries: Mapping[str, Mapping[str, Any]]) -> list[Target]:
