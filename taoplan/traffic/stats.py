@@ -277,10 +277,10 @@ def summarize(
         cost = None if price is None else gpu_seconds / 3600 * price
         stats.total.add_cost(gpu_seconds, cost)
         callers: dict[str, Usage] = defaultdict(Usage)
+        smoke: dict[str, Usage] = defaultdict(Usage)  # apply's smoke requests: shown, never a share of cost
         for record in job.records:
             stats.total.add(record)
-            if record.get("via") != "smoke":  # apply's smoke requests: logged, never a share of cost
-                callers[group(record)].add(record)
+            (smoke if record.get("via") == "smoke" else callers)[group(record)].add(record)
         total_ms = sum(u.request_ms for u in callers.values())
         total_n = sum(u.requests for u in callers.values())
         if not callers:
@@ -290,6 +290,9 @@ def summarize(
             merged = stats.callers.setdefault(name, Usage())
             usage.add_cost(gpu_seconds * share, None if cost is None else cost * share)
             merged.merge(usage)
+        for name, usage in smoke.items():
+            usage.add_cost(0.0, None if cost is None else 0.0)
+            stats.callers.setdefault(name, Usage()).merge(usage)
     return sorted(services.values(), key=lambda s: s.service)
 
 

@@ -76,6 +76,17 @@ def test_cost_is_uptime_split_by_share_of_request_time() -> None:
     assert table[0]["cost"] == "5.0000"
 
 
+def test_apply_smoke_request_is_its_own_row_and_takes_no_share_of_cost() -> None:
+    smoke = {**rec("j1", "taoplan-smoke", 5, 5000), "via": "smoke"}
+    records = [smoke, rec("j1", "alice", 10, 300), rec("j1", "bob", 20, 100)]
+    live = {"j1": LiveJob("j1", "svc", "local-docker", 1, T0.isoformat())}
+    [svc] = summarize(records, live=live, pricing={"local-docker": 4.0}, now=T0 + timedelta(hours=1))
+    assert svc.total.requests == 3 and svc.total.cost == pytest.approx(4.0)
+    assert (svc.callers["taoplan-smoke"].requests, svc.callers["taoplan-smoke"].cost) == (1, 0.0)
+    assert svc.callers["alice"].cost == pytest.approx(3.0) and svc.callers["bob"].cost == pytest.approx(1.0)
+    assert sum(r.requests for r in svc.callers.values()) == svc.total.requests
+
+
 def test_a_gone_job_is_charged_until_its_last_request_and_since_clips_uptime() -> None:
     records = [rec("old", "alice", 100, 1000), rec("old", "alice", 3599, 1000)]
     [svc] = summarize(records, live={}, pricing={"local-docker": 3.6}, now=T0 + timedelta(days=1))
