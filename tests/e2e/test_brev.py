@@ -612,7 +612,12 @@ def test_doctor_checks_cli_login_instance_docker_and_gpu_runtime(brev: Brev, bpr
     lines = doctor.out.splitlines()
     for check in ("brev CLI", "login", "instance", "docker"):
         assert any(line.startswith(f"ok   brev: {check}:") for line in lines), doctor.out
-    assert "FAIL brev: GPU runtime: no nvidia runtime on box: set gpus: none for a CPU instance" in doctor.out
+    # the GPU host preflight runs on the VM over ssh: the lab VM has Docker but no NVIDIA driver
+    assert (
+        "FAIL brev: NVIDIA driver: no NVIDIA driver found on box (nvidia-smi is not installed)" in doctor.out
+    )
+    assert "FAIL brev: GPU runtime: no nvidia runtime on box (Docker has " in doctor.out, doctor.out
+    assert "or set gpus: none for a host without GPUs" in doctor.out
     write(bproject, {"rl": RL}, instance="nosuch")
     doctor = taoplan("doctor", cwd=bproject)
     assert "FAIL brev: instance: 'nosuch' not found; brev ls shows: box (RUNNING, shell READY)" in doctor.out

@@ -1,6 +1,7 @@
 """`taoplan doctor` for brev: the CLI is installed and logged in (asked with stdin at /dev/null, so its
 prompt gets EOF instead of an answer), the instance is RUNNING with its shell READY, docker answers
-on the VM over ssh, and the GPU runtime is there (or gpus: none). Nothing is created or started."""
+on the VM over ssh, and the GPU host preflight there (platforms/common/preflight.py; or gpus: none).
+Nothing is created or started."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from taoplan.errors import PlatformError
 from taoplan.platforms.base import Check, Deployment
 from taoplan.platforms.brev.cli import TOKEN_VAR
 from taoplan.platforms.brev.instance import seen
+from taoplan.platforms.common import preflight
 
 if TYPE_CHECKING:
     from taoplan.platforms.brev.platform import Brev
@@ -66,16 +68,8 @@ def checks(platform: Brev, deployments: Sequence[Deployment]) -> list[Check]:
         return out
     out.append(Check("docker", True, f"{name}: Docker {info.get('ServerVersion')} over ssh"))
     if config.gpus == "none":
-        out.append(Check("GPU runtime", True, "gpus: none (no GPU devices passed)"))
-    else:
-        ok = "nvidia" in (info.get("Runtimes") or {}) or bool(info.get("CDISpecDirs"))
-        out.append(
-            Check(
-                "GPU runtime",
-                ok,
-                "nvidia runtime present"
-                if ok
-                else f"no nvidia runtime on {name}: set gpus: none for a CPU instance",
-            )
-        )
-    return out
+        return [*out, Check("GPU runtime", True, preflight.SKIPPED)]
+    host = preflight.ShellHost(
+        name, lambda remote, stdin: vm.run(remote, stdin=stdin, timeout=300), lambda: info
+    )
+    return out + preflight.preflight(host, deployments, platform.ctx.refs.service.gpu_host)

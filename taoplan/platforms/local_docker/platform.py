@@ -29,10 +29,11 @@ from taoplan.platforms.base import (
     Started,
 )
 from taoplan.platforms.capacity import Capacity
-from taoplan.platforms.common import containers, gpuhost, ports
+from taoplan.platforms.common import containers, gpuhost, ports, preflight
 from taoplan.platforms.common.containers import parse_run_script
 from taoplan.platforms.local_docker import gpus as gpu_capacity
 from taoplan.platforms.local_docker import socket as docker_socket
+from taoplan.platforms.local_docker.host import LocalHost
 from taoplan.spec.platform_settings import LocalDockerConfig
 from taoplan.store.state import ServiceRecord
 
@@ -376,20 +377,8 @@ class LocalDocker:
             return [Check("docker daemon", False, exc.message)]
         checks = [Check("docker daemon", True, f"{where}: Docker {info.get('ServerVersion')}")]
         if self.config.gpus == "none":
-            checks.append(Check("GPU runtime", True, "gpus: none (no GPU devices passed)"))
-        else:
-            runtimes = info.get("Runtimes") or {}
-            ok = "nvidia" in runtimes or bool(info.get("CDISpecDirs"))
-            checks.append(
-                Check(
-                    "GPU runtime",
-                    ok,
-                    "nvidia runtime present"
-                    if ok
-                    else "no nvidia runtime: install the NVIDIA Container Toolkit, or set gpus: none",
-                )
-            )
-        return checks
+            return [*checks, Check("GPU runtime", True, preflight.SKIPPED)]
+        return checks + preflight.preflight(LocalHost(self), deployments, self.ctx.refs.service.gpu_host)
 
 
 def _short(exc: BaseException) -> str:
