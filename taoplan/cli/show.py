@@ -45,14 +45,10 @@ def status(file: Path, state_dir: str | None, as_json: bool, refresh: bool) -> N
 @click.option("--follow", is_flag=True)
 def logs(file: Path, state_dir: str | None, name: str, tail: int, follow: bool) -> None:
     """Print a service's logs."""
-    from taoplan.errors import ConfigError
+    from taoplan.engine.status import service_logs
 
     ws = open_workspace(file, state_dir)
-    state = ws.store.load()
-    record = state.services.get(name)
-    if record is None:
-        raise ConfigError(f"no service named {name!r} in state; known: {', '.join(state.services) or 'none'}")
-    for line in ws.platform(record.platform, state.lineage).logs(record, tail, follow):
+    for line in service_logs(ws, ws.store.load(), name, tail, follow):
         click.echo(line)
 
 

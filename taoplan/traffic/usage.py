@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Container, Iterable, Mapping
+
     from taoplan.spec.config import Pricing
     from taoplan.spec.gateway_settings import GatewaySettings
-    from taoplan.traffic.log import RequestStore
+    from taoplan.store.state import ServiceRecord
+    from taoplan.traffic.log import RequestRow, RequestStore
     from taoplan.traffic.stats import LiveJob, ServiceStats, Usage
 
 BY = ("service", "caller", "end-user")
@@ -120,15 +123,35 @@ def collect(file: Path, state_dir: str | None, since: str | None, by: str = "ser
     live = live_jobs(file, state_dir)
     with open_store(default_state_dir(file, state_dir), settings) as log:
         rows = log.rows(start.timestamp() if start else None)
+    return report(rows, now=now, since=start, pricing=pricing, state_jobs=state.services, live=live, by=by)
+
+
+def report(
+    rows: Iterable[RequestRow],
+    *,
+    now: datetime,
+    since: datetime | None,
+    pricing: dict[str, Pricing] | None,
+    state_jobs: Mapping[str, ServiceRecord],
+    live: Mapping[str, LiveJob],
+    by: str,
+    services: Container[str] | None = None,
+) -> Report:
+    """The stats of ``rows`` (the store's, newer than ``since``): `taoplan stats` and the dashboard's
+    cost view; ``services``: only these services' lines (and their callers' shares)."""
+    from taoplan.traffic import stats as st
+
     records = [with_token_cost(row.to_record(), pricing or {}) for row in rows]
     result = st.summarize(
         records,
         live=live,
-        state_jobs=[r.job_id for r in state.services.values()],
+        state_jobs=[r.job_id for r in state_jobs.values()],
         pricing={k: v.gpu_hour for k, v in (pricing or {}).items()},
         now=now,
-        since=start,
+        since=since,
         group=st.end_user_group if by == "end-user" else st.caller_group,
     )
+    if services is not None:
+        result = [s for s in result if s.service in services]
     groups = st.by_group(result) if by != "service" else {}
-    return Report(now, start, pricing, by, result, groups)
+    return Report(now, since, pricing, by, result, groups)

@@ -39,6 +39,7 @@ class App:
             ("GET", "/openapi.json"): self.openapi,
         }
         self.paths = {path for _, path in self.routes}
+        self._dashboard: Any = None  # taoplan.traffic.dashboard, imported on its first page
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -51,6 +52,8 @@ class App:
         handler = self.routes.get((method, path))
         if handler is None and method == "HEAD":
             handler = self.routes.get(("GET", path))
+        if handler is None and (path == "/" or path.startswith("/ui/")):
+            handler = self.dashboard
         try:
             if handler is None:
                 if path in self.paths:
@@ -80,6 +83,13 @@ class App:
 
     async def chat(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await handle(self.gw, scope, receive, send)
+
+    async def dashboard(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if self._dashboard is None:
+            from taoplan.traffic.dashboard.routes import Dashboard
+
+            self._dashboard = Dashboard(self.gw)
+        await self._dashboard(scope, receive, send)
 
     async def models(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         _caller, key = self.gw.auth.caller(header(scope, b"authorization"))

@@ -104,7 +104,7 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
             names = ", ".join(sorted(gw.table.services)) or "none yet"
             print(
                 f"taoplan gateway: listening on http://{gw.settings.listen} (auth: {gw.settings.auth}); "
-                f"services: {names}. Ctrl+C or SIGTERM stops it.",
+                f"services: {names}; dashboard: http://{gw.settings.listen}/. Ctrl+C or SIGTERM stops it.",
                 file=sys.stderr,
                 flush=True,
             )

@@ -236,13 +236,7 @@ class RequestStore:
     def rows(self, since: float | None = None) -> list[RequestRow]:
         """Every row (newer than ``since``), oldest first; this process's queued rows included."""
         self.flush()
-        sql = f"SELECT {', '.join(COLUMNS)} FROM requests"
-        args: tuple[Any, ...] = ()
-        if since is not None:
-            sql += " WHERE time >= ?"
-            args = (since,)
-        sql += " ORDER BY time, request_id"
-        return [from_params(r) for r in self.query(sql, args)]
+        return [from_params(r) for r in self.query(*rows_query(since))]
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """One read or write statement on the shared connection (autocommit), with ``?``
@@ -282,3 +276,20 @@ class RequestStore:
         except FileNotFoundError:
             return None  # another process imported it at the same time
         return len(rows)
+
+
+def rows_query(since: float | None = None, service: str | None = None) -> tuple[str, tuple[Any, ...]]:
+    """The SELECT of whole rows (newer than ``since``, of one ``service``), oldest first, with ``?``
+    placeholders (``Engine.sql`` adapts them); ``from_params`` reads each result row."""
+    sql = f"SELECT {', '.join(COLUMNS)} FROM requests"
+    where: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        where.append("time >= ?")
+        args.append(since)
+    if service is not None:
+        where.append("service = ?")
+        args.append(service)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY time, request_id", tuple(args)
