@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from taoplan.cli import converge, show, talk
 from taoplan.cli.app import main
+from taoplan.cli.chat import chat
 from taoplan.cli.gateway import gateway
 from taoplan.cli.keys import keys
 
@@ -25,6 +26,7 @@ for _command in (
     show.doctor,
     talk.request,
     talk.stats,
+    chat,
     gateway,
     keys,
 ):

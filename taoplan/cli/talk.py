@@ -12,38 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from taoplan.cli.options import common
+from taoplan.cli.options import SAMPLING_FLAGS, caller_options, common, sampling_options, sampling_prompt
 
 if TYPE_CHECKING:
-    from taoplan.spec.references import SamplingField
     from taoplan.traffic.request import Answer
-
-SAMPLING_FLAGS = ("max_tokens", "top_p", "temperature", "guidance", "num_steps", "seed", "negative_prompt")
-
-
-def _ask(header: str) -> Any:
-    """A terminal prompt for sampling fields: one round, each with its type and default; Enter accepts it."""
-    shown = False
-
-    def ask(name: str, spec: SamplingField) -> Any:
-        nonlocal shown
-        if not shown:
-            click.echo(header, err=True)
-            shown = True
-        kind: Any
-        if spec.type == "int":
-            kind = click.IntRange(
-                None if spec.min is None else int(spec.min), None if spec.max is None else int(spec.max)
-            )
-        elif spec.type == "float":
-            kind = click.FloatRange(spec.min, spec.max)
-        else:
-            kind = str
-        note = f"; {spec.help}" if spec.help else ""
-        text = f"  {name} ({spec.type}, default {spec.default!r}{note})"
-        return click.prompt(text, default=spec.default, type=kind, show_default=False, err=True)
-
-    return ask
 
 
 def _on_wait(who: str) -> Any:
@@ -67,16 +39,7 @@ def _on_wait(who: str) -> Any:
 @click.option("--system", default=None, help="A system prompt.")
 @click.option("--image", "images", multiple=True, metavar="PATH|URL", help="An image (repeatable).")
 @click.option("--video", "videos", multiple=True, metavar="PATH|URL", help="A video (repeatable).")
-@click.option("--max-tokens", type=int, default=None, help="Max new tokens (cosmos-predict2.5: frames).")
-@click.option("--top-p", type=float, default=None)
-@click.option("--temperature", type=float, default=None)
-@click.option("--guidance", type=float, default=None, help="cosmos-predict2.5 only.")
-@click.option("--num-steps", type=int, default=None, help="cosmos-predict2.5 only.")
-@click.option("--seed", type=int, default=None)
-@click.option("--negative-prompt", default=None, help="cosmos-predict2.5 only.")
-@click.option(
-    "--accept-defaults", is_flag=True, help="Use the arch's defaults for sampling values not given."
-)
+@sampling_options
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -98,12 +61,7 @@ def _on_wait(who: str) -> Any:
     default=None,
     help="Write the reply to FILE (a video reply is decoded).",
 )
-@click.option(
-    "--caller",
-    default=None,
-    help="Who is asking, for the request log [default: $TAOPLAN_CALLER, else the OS user].",
-)
-@click.option("--log-content", is_flag=True, help="Also log the prompt, media references and reply.")
+@caller_options
 def request(
     file: Path,
     state_dir: str | None,
@@ -134,8 +92,8 @@ def request(
     )
     target = session.target
     header = f"Sampling values for {target.who} ({target.arch}); Enter accepts the default:"
-    prepared = rq.prepare(
-        target.arch,
+    prepared = rq.prepare_for(
+        target,
         session.refs.request,
         prompt=prompt,
         system=system,
@@ -143,7 +101,7 @@ def request(
         videos=videos,
         sampling={k: v for k, v in sampling.items() if k in SAMPLING_FLAGS},
         accept_defaults=accept_defaults,
-        ask=_ask(header) if sys.stdin.isatty() else None,
+        ask=sampling_prompt(header) if sys.stdin.isatty() else None,
     )
     click.echo(session.sending_line(), err=True)
     body = rq.perform(session, prepared, timeout=timeout, wait=wait, on_wait=_on_wait(target.who))

@@ -15,6 +15,7 @@ from taoplan.errors import RequestError
 from taoplan.traffic.request.reply import OK, failure_message
 from taoplan.traffic.request.routing import Target, route, targets_from_registry, targets_from_state
 from taoplan.traffic.request.send import Exchange, OnWait, Post, asend, send
+from taoplan.traffic.request.stream import Interrupted, OnText, stream
 
 if TYPE_CHECKING:
     from taoplan.spec.references import References
@@ -111,12 +112,16 @@ def _post(
     )
 
 
-def _finish(session: Session, prepared: Prepared, post: Post, ex: Exchange) -> dict[str, Any]:
-    """Log the exchange, then return the reply body or raise the one-line reason it failed."""
+def _log(session: Session, prepared: Prepared, ex: Exchange) -> None:
     from taoplan.traffic.log import Redactor, build_row
 
     session.log.write(Redactor.from_environ(session.refs).row(build_row(session, prepared, ex)))
     session.log.flush()  # a command or script may exit right after its request
+
+
+def _finish(session: Session, prepared: Prepared, post: Post, ex: Exchange) -> dict[str, Any]:
+    """Log the exchange, then return the reply body or raise the one-line reason it failed."""
+    _log(session, prepared, ex)
     if ex.transport_error is not None:
         raise RequestError(f"cannot reach {session.target.who} at {session.url}: {ex.transport_error}")
     assert ex.answer is not None
@@ -151,3 +156,17 @@ async def aperform(
     """``perform`` for asyncio callers."""
     post = _post(session, prepared, timeout, wait, on_wait)
     return _finish(session, prepared, post, await asend(post))
+
+
+def perform_streaming(
+    session: Session, prepared: Prepared, on_text: OnText, *, timeout: float | None = None
+) -> dict[str, Any]:
+    """``perform`` for a conversation turn: streamed into ``on_text`` where the server streams, no retry.
+    Ctrl+C cancels it: the row is logged as cancelled, then KeyboardInterrupt goes on to the caller."""
+    post = _post(session, prepared, timeout, 0.0, None)
+    try:
+        ex = stream(post, on_text)
+    except Interrupted as exc:
+        _log(session, prepared, exc.exchange)
+        raise KeyboardInterrupt from None
+    return _finish(session, prepared, post, ex)
