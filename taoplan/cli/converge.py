@@ -124,17 +124,23 @@ def _confirm(auto_approve: bool, verb: str) -> None:
 
 
 def _check_secrets(ws: Workspace, the_plan: Plan) -> None:
+    """Every secret of what starts is set (in the environment, else in secrets_file), before anything
+    changes; a secrets_file that is not 0600 and the user's own is refused."""
+    from taoplan.common import secrets
     from taoplan.engine.plan import CREATE, REPLACE
     from taoplan.errors import ConfigError
 
-    missing = []
-    for change in the_plan.changes:
-        if change.action in (CREATE, REPLACE):
-            spec = ws.config.services[change.service]
-            missing += [f"{change.service}: {name}" for name in spec.secrets if not os.environ.get(name)]
+    starting = [c.service for c in the_plan.changes if c.action in (CREATE, REPLACE)]
+    if starting and ws.config.secrets_file is not None:
+        where = f"{ws.config.source.where(('secrets_file',))}: secrets_file"
+        path = secrets.resolve(ws.config.secrets_file, ws.file.parent)
+        needed = {n for s in starting for n in ws.config.services[s].secrets if not os.environ.get(n)}
+        if needed or path.exists():  # a file that is not there is fine while the environment has all
+            secrets.use_file(path, where)
+    missing = [f"{s}: {n}" for s in starting for n in ws.config.services[s].secrets if not secrets.value(n)]
     if missing:
         lines = [
-            f"secret {m} is not set in the environment (set it before apply; taoplan never stores it)"
+            f"secret {m} is not set in {secrets.sources()} (set it before apply; taoplan never stores it)"
             for m in missing
         ]
         raise ConfigError(lines[0], lines=lines)

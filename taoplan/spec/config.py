@@ -240,6 +240,7 @@ class FileModel(_Strict):
     services: dict[str, dict[str, Any] | None]
     pricing: dict[str, Pricing] = {}
     gateway: dict[str, Any] | None = None
+    secrets_file: Annotated[str, Field(min_length=1, pattern=r"^[^\n\r\x00]+$")] | None = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,8 @@ class ServicesConfig:
     pricing: dict[str, Pricing]
     source: yamlsrc.Source
     gateway: GatewaySettings = GatewaySettings()
+    #: a credentials file apply takes secrets from (after the environment), as written: ~ allowed
+    secrets_file: str | None = None
 
     def platform_config(self, name: str) -> BaseModel:
         return self.platforms[name]
@@ -389,6 +392,7 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
         pricing=top.pricing,
         source=source,
         gateway=gateway,
+        secrets_file=top.secrets_file,
     )
 
 

@@ -41,5 +41,11 @@ def services_schema() -> dict[str, Any]:
             },
             "pricing": {"type": "object", "additionalProperties": Pricing.model_json_schema()},
             "gateway": GatewaySettings.model_json_schema(),
+            "secrets_file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "a credentials file (NAME=value lines, mode 0600) apply takes secrets from; "
+                "the environment wins",
+            },
         },
     }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel
 
+from taoplan.common import secrets as secret_values
 from taoplan.errors import PlatformError
 from taoplan.platforms.base import (
     Artifact,
@@ -163,11 +164,7 @@ class Brev:
 
     def start(self, deployment: Deployment, placement: Placement, artifacts: Sequence[Artifact]) -> Started:
         script = next(a.content for a in artifacts if a.name == START_SCRIPT)
-        secrets = {}
-        for name in deployment.secret_names:
-            if name not in os.environ:
-                raise PlatformError(f"secret {name} is not set in the environment")
-            secrets[name] = os.environ[name]
+        secrets = {name: secret_values.require(name) for name in deployment.secret_names}
         vm = self.vm(str(placement.values.get("instance") or self.instance))
         with self._lock:
             login = deployment.image not in self._ngc_done

@@ -9,11 +9,11 @@ job's labels, by name and UID. Everything about the objects' lifecycle lives her
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from taoplan.common import secrets
 from taoplan.errors import PlatformError
 from taoplan.platforms.base import Artifact, Deployment, Placement
 from taoplan.platforms.common.templates import render_template
@@ -101,9 +101,7 @@ def parse(artifacts: Sequence[Artifact], *, fill_secrets: bool) -> list[dict[str
                 if value != REDACTED:
                     raise PlatformError(f"kubernetes: {artifact.name} holds a value for {key}: refused")
                 if fill_secrets:
-                    if key not in os.environ:
-                        raise PlatformError(f"secret {key} is not set in the environment")
-                    data[key] = os.environ[key]
+                    data[key] = secrets.require(key)
         out.append(obj)
     return sorted(out, key=lambda o: APPLY_ORDER[o["kind"]])
 

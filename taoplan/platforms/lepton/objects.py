@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from taoplan.common import secrets as secret_values
 from taoplan.errors import ConfigError, PlatformError
 from taoplan.platforms.base import Artifact, Deployment, Placement
 from taoplan.platforms.common.templates import render_template
@@ -105,9 +105,7 @@ def parse(
                     )
                 value = item["value"]
                 if fill_secrets:
-                    value = os.environ.get(match.group(1), "")
-                    if not value:
-                        raise PlatformError(f"secret {match.group(1)} is not set in the environment")
+                    value = secret_values.require(match.group(1))
                 secrets.append({"name": item["name"], "value": value})
         else:
             raise PlatformError(f"lepton: {artifact.name} is not a deployment or secrets file")

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel
 
 from taoplan import labels
+from taoplan.common import secrets
 from taoplan.errors import PlatformError
 from taoplan.platforms.base import (
     Artifact,
@@ -146,9 +147,7 @@ class LocalDocker:
         pull_ended = time.time()
         environment = dict(args.env)
         for name in args.env_from_host:
-            if name not in os.environ:
-                raise PlatformError(f"secret {name} is not set in the environment")
-            environment[name] = os.environ[name]
+            environment[name] = secrets.require(name)
         try:
             container = client.containers.create(
                 args.image,

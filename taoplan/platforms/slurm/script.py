@@ -8,11 +8,10 @@ remote_dir are spelled here once, for the writer, the log reader and the cleanup
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from taoplan import labels
-from taoplan.errors import PlatformError
+from taoplan.common import secrets
 from taoplan.platforms.base import Artifact, Deployment, Placement, PlatformContext
 from taoplan.platforms.common.ssh import quote
 from taoplan.platforms.common.templates import render_template
@@ -42,13 +41,8 @@ def cleanup_command(remote_dir: str, job_id: str) -> str:
 
 
 def sidecar_content(secret_names: Sequence[str]) -> str:
-    """``export NAME=value`` lines from this process's environment; for stdin only, never a file here."""
-    lines = []
-    for name in secret_names:
-        if name not in os.environ:
-            raise PlatformError(f"secret {name} is not set in the environment")
-        lines.append(f"export {name}={quote(os.environ[name])}\n")
-    return "".join(lines)
+    """``export NAME=value`` lines (the environment, else the secrets file); for stdin only, never a file here."""
+    return "".join(f"export {name}={quote(secrets.require(name))}\n" for name in secret_names)
 
 
 def pyxis_image(image: str) -> str:
