@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 started=$SECONDS
 bash scripts/install.sh
 bash scripts/ensure-dockerd.sh
+bash scripts/ensure-chromium.sh  # headless Chromium and selenium: the dashboard's browser tests
 bash scripts/build-test-image.sh
 bash scripts/build-llm-image.sh
 bash scripts/slurm-lab.sh up

@@ -84,15 +84,17 @@ def state_of(driver: Any, name: str) -> str | None:
 
 
 def shoot(driver: Any, path: Path, size: tuple[int, int] = LAPTOP) -> Path:
-    """A screenshot of the whole page at ``size`` width (the height grows to fit the page)."""
-    driver.set_window_size(size[0], size[1])
-    height = driver.execute_script(
-        "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)"
-    )
-    driver.set_window_size(size[0], max(size[1], min(int(height) + 40, 4000)))
+    """A screenshot of the whole page, from its top, at ``size`` width (a phone's is a mobile viewport)."""
+    phone = size[0] < 600
+    metrics = {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": phone}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    metrics["height"] = max(size[1], min(int(height), 4000))
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
-    driver.set_window_size(*size)
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return path
 
 

@@ -68,7 +68,8 @@ def _refusals(gw: GatewayProcess, admin: str, data_only: str) -> None:
 
 
 def test_dashboard_services_live_state_chat_keys_and_cost(dproject: Path, tmp_path: Path) -> None:
-    (dproject / "services.yaml").write_text(services_yaml(dproject.name, SERVICES))
+    priced = services_yaml(dproject.name, SERVICES) + "pricing: {local-docker: {gpu_hour: 2.5}}\n"
+    (dproject / "services.yaml").write_text(priced)
     run = taoplan("apply", "--auto-approve", cwd=dproject)
     assert run.code == 0, run.text
     state_dir = dproject / ".taoplan"

@@ -132,7 +132,8 @@ def cost(gw: Gateway, reader: Reader, window: str, services: Container[str] | No
             services=services,
         )  # fmt: skip
         out[key] = result.to_json()[key]
-        out["priced"] = all(s.priced for s in result.services)
+        # requests refused before routing (no service) have no uptime to price
+        out["unpriced"] = sorted({s.platform for s in result.services if s.platform and not s.priced})
         out["services"] = sorted(s.service for s in result.services)
     return out
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-W, H = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 56, 14, 26
+W, H = 720, 240
+LEFT, RIGHT, TOP, BOTTOM = 52, 84, 16, 34
 
 
 def _nice(top: float) -> float:

@@ -33,8 +33,11 @@
     TP.fill(document.getElementById("cost-users"), data.end_users.map((c) => [c.caller, c.end_user, ...usage(c)]),
       "No requests in this window.");
     const note = document.getElementById("cost-note");
-    note.hidden = data.priced;
-    note.textContent = data.priced ? "" : "Some platforms have no price: add pricing: {PLATFORM: {gpu_hour: N}} to services.yaml.";
+    const missing = data.unpriced;
+    note.hidden = !missing.length;
+    note.textContent = missing.length
+      ? "No price for " + missing.join(", ") + ": add pricing: {" + missing[0] + ": {gpu_hour: N}} to services.yaml."
+      : "";
   }
 
   document.querySelectorAll("[data-window]").forEach((button) => {
