@@ -184,17 +184,28 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit(f"nothing answered 200 on port {port} within {timeout:.0f} s")
 
 
-def gateway_project(folder: Path, upstream_port: int, gw_port: int, auth: str) -> Path:
-    """A project whose one service `echo` is recorded at the echo's URL (as apply records a service)."""
+def gateway_project(
+    folder: Path, upstream_port: int, gw_port: int, auth: str, served_name: str | None = None
+) -> Path:
+    """A project whose one service `echo` is recorded at the echo's URL (as apply records a service):
+    a TAO service, or with ``served_name`` a generic `custom` server answering to that model name."""
     folder.mkdir(parents=True, exist_ok=True)
+    service = 'echo: {network_arch: tao-dataservices, model_path: "hf_model://a/b", image: "localhost/x/y:1"}'
+    spec: dict = {"num_gpus": 1}
+    if served_name is not None:
+        server = {"type": "custom", "command": ["echo"], "port": 8000, "readiness_path": "/health",
+                  "served_name": served_name}  # fmt: skip
+        service = f'echo: {{server: {json.dumps(server)}, image: "localhost/x/y:1"}}'
+        spec = {"num_gpus": 1, "server": server}
     (folder / "services.yaml").write_text(
         "version: 1\nproject: gwbench\nplatforms:\n  local-docker: {gpus: none}\n"
         f"gateway: {{auth: {auth}, listen: '127.0.0.1:{gw_port}'}}\n"
-        'services:\n  echo: {network_arch: tao-dataservices, model_path: "hf_model://a/b", image: "localhost/x/y:1"}\n'
+        f"services:\n  {service}\n"
     )
     record = {
-        "name": "echo", "job_id": "bench-echo", "platform": "local-docker", "network_arch": "tao-dataservices",
-        "spec": {"num_gpus": 1}, "spec_hash": "bench", "image": "localhost/x/y:1", "image_rule": "explicit",
+        "name": "echo", "job_id": "bench-echo", "platform": "local-docker",
+        "network_arch": "custom" if served_name else "tao-dataservices",
+        "spec": spec, "spec_hash": "bench", "image": "localhost/x/y:1", "image_rule": "explicit",
         "host_url": f"http://127.0.0.1:{upstream_port}", "host_port": upstream_port,
         "started_at": "2026-01-01T00:00:00+00:00", "status": "ready",
     }  # fmt: skip

@@ -611,8 +611,8 @@ EOF
 # ------------------------------------------------------------ real node ----
 # `node-up`: one REAL node next to the kwok ones: a private containerd (Debian
 # 1.6, own socket/root/state) with the bridge CNI, and the kubelet built above.
-# Pods on it really run: the pause image and the TAO test image are imported
-# from the local Docker engine (no registry), so taoplan's readiness probe,
+# Pods on it really run: the pause image, the TAO test image and (when built)
+# the LLM test image are imported from the local Docker engine (no registry), so taoplan's readiness probe,
 # port-forward and `taoplan request` go through real components. The node is
 # tainted taoplan.io/real-node=true:NoSchedule (only pods that tolerate it land
 # there) and advertises nvidia.com/gpu: $GPUS through a status patch (no GPUs
@@ -626,6 +626,7 @@ NODE_DIR="$LAB/node"
 NODE_RUN=/run/taoplan-k8s-lab
 CTRD_SOCK="$NODE_RUN/containerd.sock"
 TEST_IMAGE=${TAOPLAN_TEST_IMAGE:-localhost/taoplan/tao-test:7.3.0}
+LLM_IMAGE=${TAOPLAN_LLM_IMAGE:-localhost/taoplan/llamacpp-test:1}   # scripts/build-llm-image.sh; optional
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
 NODE_TAINT=taoplan.io/real-node=true:NoSchedule
 
@@ -829,6 +830,11 @@ cmd_node_up() {
   pause_image
   import_image "$PAUSE_IMAGE"
   import_image "$TEST_IMAGE"
+  if docker image inspect "$LLM_IMAGE" >/dev/null 2>&1; then
+    import_image "$LLM_IMAGE"
+  else
+    log "$LLM_IMAGE is not built (scripts/build-llm-image.sh): llama.cpp pods cannot run on the node"
+  fi
   node_kubelet
   log "real node $NODE_NAME ($NODE_IP) up in $((SECONDS - t0))s; taint $NODE_TAINT"
 }

@@ -25,8 +25,9 @@ from taoplan.traffic.request import (
     decode_data_uri,
     open_session,
     perform,
-    prepare,
+    prepare_for,
     reply_content,
+    rules_for,
 )
 
 __all__ = ["Service", "get_service", "decode_data_uri"]
@@ -88,7 +89,7 @@ class Service:
     @property
     def sampling_defaults(self) -> dict[str, Any]:
         """The sampling fields this arch takes and their defaults (references/request.yaml)."""
-        fields = self.session.refs.request.archs[self.arch].sampling
+        fields = rules_for(self.session.target, self.session.refs.request).archs[self.arch].sampling
         return {name: spec.default for name, spec in fields.items()}
 
     def _prepare(
@@ -102,8 +103,8 @@ class Service:
         **sampling: Any,
     ) -> Prepared:
         """The request options every call takes besides timeout and wait, checked before sending."""
-        prepared = prepare(
-            self.arch,
+        prepared = prepare_for(
+            self.session.target,
             self.session.refs.request,
             prompt=prompt,
             system=system,

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import ROOT
 
 TEST_IMAGE = "localhost/taoplan/tao-test:7.3.0"
+LLM_IMAGE = os.environ.get("TAOPLAN_LLM_IMAGE", "localhost/taoplan/llamacpp-test:1")
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +24,15 @@ def docker_engine() -> None:
             ["bash", str(ROOT / "scripts" / script)], capture_output=True, text=True, timeout=1800
         )
         assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.fixture(scope="session")
+def llm_image(docker_engine: None) -> str:
+    """The llama.cpp test image (testimage-llm/), built when missing or stale (idempotent)."""
+    script = str(ROOT / "scripts" / "build-llm-image.sh")
+    proc = subprocess.run(["bash", script], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, f"build-llm-image.sh failed:\n{proc.stdout}\n{proc.stderr}"
+    return LLM_IMAGE
 
 
 def docker(*args: str) -> str:

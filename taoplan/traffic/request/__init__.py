@@ -8,7 +8,7 @@ one-line ``RequestError``. This module re-exports what the CLI, the client and t
 
 from __future__ import annotations
 
-from taoplan.traffic.request.body import Prepared, build_body, prepare
+from taoplan.traffic.request.body import Prepared, build_body, prepare, prepare_for, rules_for
 from taoplan.traffic.request.media import decode_data_uri
 from taoplan.traffic.request.reply import (
     FAILED,
@@ -44,8 +44,10 @@ __all__ = [
     "open_session",
     "perform",
     "prepare",
+    "prepare_for",
     "reply_content",
     "resolve_sampling",
     "route",
+    "rules_for",
     "targets_from_registry",
 ]

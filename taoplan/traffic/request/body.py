@@ -18,6 +18,7 @@ from taoplan.traffic.request.sampling import Ask, cross_check, flag_name, resolv
 
 if TYPE_CHECKING:
     from taoplan.spec.references import RequestRefs
+    from taoplan.traffic.request.routing import Target
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,10 @@ def build_body(
     system: str | None,
     media: Sequence[MediaItem],
     sampling: Mapping[str, Any],
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """OpenAI chat completions: an optional system message, then the one user message the server reads."""
+    """OpenAI chat completions: an optional system message, then the one user message the server reads.
+    ``model``: what the body names (a generic server's served_name); default: the arch."""
     items: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
     for item in media:
         key = f"{item.kind}_url"
@@ -45,7 +48,7 @@ def build_body(
     if system:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": items})
-    return {"model": arch, "messages": messages, **sampling}
+    return {"model": model or arch, "messages": messages, **sampling}
 
 
 def prepare(
@@ -60,6 +63,7 @@ def prepare(
     accept_defaults: bool = False,
     ask: Ask | None = None,
     flag: Callable[[str], str] = flag_name,
+    model: str | None = None,
 ) -> Prepared:
     """Check everything that can be checked before anything is sent, then build the body."""
     if arch not in rules.archs:
@@ -75,7 +79,7 @@ def prepare(
     if problems:
         raise RequestError(problems[0], lines=problems)
     values = resolve_sampling(arch, rules, given, accept_defaults=accept_defaults, ask=ask, flag=flag)
-    body = build_body(arch, prompt, system, media, values)
+    body = build_body(arch, prompt, system, media, values, model)
     content = {
         "system": system,
         "prompt": prompt,
@@ -83,6 +87,17 @@ def prepare(
         "sampling": values,
     }
     return Prepared(body, json.dumps(body).encode("utf-8"), content)
+
+
+def rules_for(target: Target, rules: RequestRefs) -> RequestRefs:
+    """A generic server (``server:``) is ruled by the ``server`` rules of references/request.yaml,
+    under its type's name; a TAO service by its arch's."""
+    return rules.for_server(target.arch) if target.served_name is not None else rules
+
+
+def prepare_for(target: Target, rules: RequestRefs, **options: Any) -> Prepared:
+    """``prepare`` for a routed target; a generic server's body names its ``served_name``."""
+    return prepare(target.arch, rules_for(target, rules), model=target.served_name, **options)
 
 
 def _loggable_media(item: MediaItem) -> str:
