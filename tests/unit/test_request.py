@@ -23,6 +23,7 @@ from taoplan.traffic.request import (
     decode_data_uri,
     failure_message,
     prepare,
+    prepare_for,
     resolve_sampling,
     route,
     targets_from_registry,
@@ -235,6 +236,20 @@ def test_body_is_openai_chat_with_one_user_message(tmp_path: Path) -> None:
         "data:video/x-matroska;3 bytes (clip.mkv)",
     ]
     assert "system" not in {m["role"] for m in build_body("cosmos-rl", "p", None, [], {})["messages"]}
+
+
+def test_a_server_target_gets_an_openai_body_naming_its_served_name_under_the_server_rules() -> None:
+    gemma = Target("j-g", "llamacpp", "chat", "http://h:8083", None, served_name="gemma")
+    values = {"max_tokens": 16, "temperature": 0.0, "top_p": 1.0}
+    body = prepare_for(gemma, RULES, prompt="hi", sampling=values).body
+    assert body["model"] == "gemma" and body["max_tokens"] == 16
+    assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+    with pytest.raises(RequestError) as wrong:  # a TAO-only field is not a server's
+        prepare_for(gemma, RULES, prompt="hi", sampling={**values, "guidance": 2.0})
+    assert "guidance" in wrong.value.message
+    with pytest.raises(RequestError):  # sampling values are never filled in silently, for servers too
+        prepare_for(gemma, RULES, prompt="hi", sampling={"max_tokens": 16})
+    assert prepare_for(D, RULES, prompt="x", sampling=values).body["model"] == "tao-dataservices"
 
 
 # ------------------------------------------------------------------------------------------ replies
