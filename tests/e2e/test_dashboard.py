@@ -90,6 +90,9 @@ def test_dashboard_services_live_state_chat_keys_and_cost(dproject: Path, tmp_pa
         with chromium() as driver:
             # ---- the services table, with the admin key (asked once, kept in session storage)
             driver.get(gw.url + "/")
+            enter_key(driver, "tp-" + "w" * 32)  # a wrong key: refused, asked again with the reason
+            wait_for(driver, "the refusal", lambda d: "not valid" in d.find_element("id", "key-error").text)
+            assert driver.execute_script("return sessionStorage.getItem('taoplan.key')") is None
             enter_key(driver, admin)
             wait_for(
                 driver, "both services ready", lambda d: state_of(d, "data") == state_of(d, "rl") == "ready"
@@ -182,14 +185,22 @@ def test_dashboard_services_live_state_chat_keys_and_cost(dproject: Path, tmp_pa
         gw.stop()
 
 
-def test_dashboard_without_keys_on_loopback(dproject: Path, tmp_path: Path) -> None:
-    text = services_yaml(dproject.name, {"data": SERVICES["data"]}) + "gateway: {auth: none}\n"
-    (dproject / "services.yaml").write_text(text)
+PREDICT = {
+    "network_arch": "cosmos-predict2.5",
+    "model_path": "hf_model://nvidia/Cosmos-Predict2.5-2B",
+    "model_key": "base-2b",
+}
+
+
+def test_dashboard_without_keys_on_loopback_and_a_video_reply(dproject: Path, tmp_path: Path) -> None:
+    text = services_yaml(dproject.name, {"data": SERVICES["data"], "predict": PREDICT})
+    (dproject / "services.yaml").write_text(text + "gateway: {auth: none}\n")
     run = taoplan("apply", "--auto-approve", cwd=dproject)
     assert run.code == 0, run.text
+    shots = tmp_path / "screenshots"
     gw = GatewayProcess(dproject)
     try:
-        assert [s["name"] for s in gw.get("/ui/api/services").json()["services"]] == ["data"]
+        assert [s["name"] for s in gw.get("/ui/api/services").json()["services"]] == ["data", "predict"]
         with chromium() as driver:
             driver.get(gw.url + "/")
             wait_for(driver, "data ready", lambda d: state_of(d, "data") == "ready")
@@ -202,6 +213,23 @@ def test_dashboard_without_keys_on_loopback(dproject: Path, tmp_path: Path) -> N
                 0
             ]
             assert json.loads(answer.text)["prompt"] == "no key needed"
-            shoot(driver, tmp_path / "screenshots" / "chat-no-key.png")
+
+            # cosmos-predict2.5: its own fields with their defaults; the produced video inline
+            driver.get(gw.url + "/ui/chat/predict")
+            wait_for(driver, "the form", lambda d: d.find_elements("id", "f-negative_prompt"))
+            shown = {
+                f: driver.find_element("id", f"f-{f}").get_attribute("value")
+                for f in ("guidance", "num_steps", "seed")
+            }
+            assert shown == {"guidance": "7", "num_steps": "35", "seed": "0"}
+            driver.find_element("id", "f-num_steps").clear()
+            driver.find_element("id", "f-num_steps").send_keys("2")
+            driver.find_element("id", "prompt").send_keys("a robot arm")
+            driver.find_element("id", "send").click()
+            video = wait_for(
+                driver, "the video", lambda d: d.find_elements("css selector", "video.reply-video")
+            )[0]
+            assert video.get_attribute("src").startswith("data:video/mp4;base64,")
+            shoot(driver, shots / "chat-predict.png")
     finally:
         gw.stop()
