@@ -529,6 +529,14 @@ def test_doctor_plan_and_render_explain_the_cluster_without_starting_anything(sp
     # the lab has no Pyxis/Enroot: doctor says so, without printing any credentials
     assert any(line.startswith("FAIL slurm: enroot credentials:") for line in lines), doctor.out
     assert any(line.startswith("FAIL slurm: pyxis:") for line in lines), doctor.out
+    # the GPU host preflight on a node, through one short srun: the lab node has no NVIDIA driver (or,
+    # while other jobs hold both GPUs, srun --immediate gives up and it is a note)
+    assert any(
+        line.startswith("FAIL slurm: NVIDIA driver: no NVIDIA driver found on node ")
+        or (line.startswith("ok   slurm: GPU host: ") and "srun could not run them now" in line)
+        for line in lines
+    ), doctor.out
+    assert "slurm: GPU runtime" not in doctor.out  # Pyxis: Docker does not run the job
     assert doctor.code == 1
 
     plan = taoplan("plan", cwd=sproject)

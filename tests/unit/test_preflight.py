@@ -42,7 +42,7 @@ class RecordedHost:
     where: str = "host-a"
     ran: list[str] = field(default_factory=list)
 
-    def run_script(self, script: str) -> Reply | None:
+    def run_script(self, script: str) -> Reply:
         out = "".join(
             f"{preflight.MARK} {name}\n{text}\n{preflight.MARK}-rc {code}\n"
             for name, (code, text) in self.probes.items()
@@ -218,13 +218,28 @@ def test_the_gpu_container_is_skipped_for_an_image_not_pulled_and_fails_with_the
 
 def test_a_host_where_commands_cannot_run_still_checks_docker() -> None:
     class Remote(RecordedHost):
-        def run_script(self, script: str) -> Reply | None:
-            return None
+        def run_script(self, script: str) -> Reply:
+            raise preflight.NotReachable(
+                "the Docker daemon is remote: run taoplan doctor on that host", docker=True
+            )
 
     remote = Remote({}, info=docker_info(False))
     checks = preflight.preflight(remote, [tao()], REFS)
-    assert checks[0].ok and "not checked from here" in checks[0].detail
+    assert checks[0] == Check(
+        "GPU host",
+        True,
+        "host-a: driver, toolkit and GPU memory not checked: the Docker daemon is remote: run taoplan doctor on that host",
+    )
     assert [c.name for c in checks] == ["GPU host", "GPU runtime", "GPU container nvcr.io/nvidia/tao/x:1"]
+
+    class Busy(RecordedHost):  # a Slurm partition whose GPUs are all held: nothing runs, one note
+        def run_script(self, script: str) -> Reply:
+            raise preflight.NotReachable("srun could not run them now (Requested nodes are busy)")
+
+    [note] = preflight.preflight(Busy({}), [tao()], REFS)
+    assert note.ok and note.detail.endswith(
+        "not checked: srun could not run them now (Requested nodes are busy)"
+    )
 
 
 def test_the_probe_script_round_trips() -> None:

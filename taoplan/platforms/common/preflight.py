@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from taoplan.errors import PlatformError
@@ -42,6 +42,17 @@ PROBES = {
 MARK = "@@taoplan-probe"
 #: The note of a platform whose containers get no GPU.
 SKIPPED = "gpus: none: containers get no GPU, so no GPU preflight"
+#: The other way out of a host without GPUs, where a platform has a gpus: setting.
+NO_GPUS = "set gpus: none for a host without GPUs"
+
+
+class NotReachable(Exception):
+    """Commands cannot be run on the GPU host from here now; the message says why, for a note.
+    ``docker``: Docker there still answers (a remote daemon), so its checks run all the same."""
+
+    def __init__(self, why: str, *, docker: bool = False) -> None:
+        super().__init__(why)
+        self.docker = docker
 
 
 class GpuHost(Protocol):
@@ -52,9 +63,9 @@ class GpuHost(Protocol):
         """The host in words: "this host", "brev instance box"."""
         ...
 
-    def run_script(self, script: str) -> Reply | None:
-        """Run a POSIX sh script there (on stdin) and return what it printed; None when commands
-        cannot be run on that host from here (a remote Docker daemon)."""
+    def run_script(self, script: str) -> Reply:
+        """Run a POSIX sh script there (on stdin) and return what it printed; NotReachable when
+        commands cannot be run on that host from here now (a remote Docker daemon, a busy partition)."""
         ...
 
     def docker_info(self) -> Mapping[str, Any]:
@@ -75,37 +86,28 @@ class ShellHost:
     run: Callable[[str, str | None], Reply]  # (remote command line, stdin) -> reply
     info: Callable[[], Mapping[str, Any]]
 
-    def run_script(self, script: str) -> Reply | None:
+    def run_script(self, script: str) -> Reply:
         return self.run("sh -s", script)
 
     def docker_info(self) -> Mapping[str, Any]:
         return self.info()
 
     def gpu_container(self, image: str) -> Reply:
-        return self.run(command(*SMOKE_ARGV[:-2], image, *SMOKE_ARGV[-1:]), None)
+        return self.run(smoke_command(image), None)
 
 
-#: The GPU smoke container (the image goes before the last argument).
-SMOKE_ARGV = (
-    "docker",
-    "run",
-    "--rm",
-    "--gpus",
-    "all",
-    "--pull",
-    "never",
-    "--entrypoint",
-    "nvidia-smi",
-    "IMAGE",
-    "-L",
-)
+def smoke_command(image: str) -> str:
+    """The GPU smoke container as a shell line: never pulls; the image's own nvidia-smi lists the GPUs."""
+    argv = ("docker", "run", "--rm", "--gpus", "all", "--pull", "never", "--entrypoint", "nvidia-smi")
+    return command(*argv, image, "-L")
 
 
 # ------------------------------------------------------------------------------------------ parsing
 
 
-def probe_script() -> str:
-    return "".join(f'echo "{MARK} {name}"; {cmd} 2>&1; echo "{MARK}-rc $?"\n' for name, cmd in PROBES.items())
+def probe_script(probes: Mapping[str, str] = PROBES) -> str:
+    """One sh script that runs each probe (a shell line): its output after a marker, its status after."""
+    return "".join(f'echo "{MARK} {name}"; {cmd} 2>&1; echo "{MARK}-rc $?"\n' for name, cmd in probes.items())
 
 
 def split_probes(text: str) -> dict[str, tuple[int, str]]:
@@ -212,6 +214,7 @@ class Needs:
     toolkit_why: str
     gpus: int
     free_fraction: float
+    otherwise: str = NO_GPUS
 
     @classmethod
     def of(cls, deployments: Sequence[Deployment], refs: GpuHostRefs) -> Needs:
@@ -231,17 +234,28 @@ class Needs:
         )
 
 
-def preflight(host: GpuHost, deployments: Sequence[Deployment], refs: GpuHostRefs) -> list[Check]:
-    """The preflight's checks for the GPU services of one host, each failing one naming its fix."""
-    needs = Needs.of(deployments, refs)
-    reply = host.run_script(probe_script())
-    if reply is None:
-        note = (
-            f"{host.where}: driver, toolkit and GPU memory not checked from here (run taoplan doctor there)"
-        )
-        return [Check("GPU host", True, note), runtime_check(host)] + [
-            _container_check(host, image) for image in dict.fromkeys(d.image for d in deployments)
-        ]
+def preflight(
+    host: GpuHost,
+    deployments: Sequence[Deployment],
+    refs: GpuHostRefs,
+    *,
+    memory: bool = True,
+    docker: bool = True,
+    otherwise: str = NO_GPUS,
+) -> list[Check]:
+    """The preflight's checks for the GPU services of one host, each failing one naming its fix.
+    ``memory``: judge free GPU memory (not where a scheduler hands out whole GPUs); ``docker``: the
+    containers run with Docker there (its nvidia runtime, the GPU smoke container); ``otherwise``: the
+    fix that avoids the GPU host altogether."""
+    needs = replace(Needs.of(deployments, refs), otherwise=otherwise)
+    images = list(dict.fromkeys(d.image for d in deployments)) if docker else []
+    try:
+        reply = host.run_script(probe_script())
+    except NotReachable as exc:
+        note = Check("GPU host", True, f"{host.where}: driver, toolkit and GPU memory not checked: {exc}")
+        if not (docker and exc.docker):
+            return [note]
+        return [note, runtime_check(host, otherwise)] + [_container_check(host, image) for image in images]
     probes = split_probes(reply.out)
     if not probes:
         return [Check("GPU host", False, f"{host.where}: the probes did not run: {reply.message()}")]
@@ -253,11 +267,11 @@ def preflight(host: GpuHost, deployments: Sequence[Deployment], refs: GpuHostRef
         )
     smi = _driver_checks(host.where, probes.get("smi"), needs, jetson, checks)
     checks.append(_toolkit_check(host.where, probes.get("toolkit"), needs))
-    checks.append(runtime_check(host))
+    if docker:
+        checks.append(runtime_check(host, otherwise))
     if smi is not None:
-        if not jetson:
+        if memory and not jetson:
             checks.append(_memory_check(host.where, smi, needs))
-        images = list(dict.fromkeys(d.image for d in deployments))
         checks += [_container_check(host, image) for image in images]
     return checks
 
@@ -279,7 +293,7 @@ def _driver_checks(
         fix = (
             f"install a JetPack whose driver is{minimum} with CUDA ≥ {needs.cuda or '?'}"
             if jetson
-            else f"install the NVIDIA driver{minimum} ({DRIVER_DOCS}), or set gpus: none"
+            else f"install the NVIDIA driver{minimum} ({DRIVER_DOCS}), or {needs.otherwise}"
         )
         checks.append(Check("NVIDIA driver", False, f"{NO_DRIVER} on {where} ({why}): {fix}"))
         return None
@@ -336,7 +350,7 @@ def _toolkit_check(where: str, probe: tuple[int, str] | None, needs: Needs) -> C
     )
 
 
-def runtime_check(host: GpuHost) -> Check:
+def runtime_check(host: GpuHost, otherwise: str = NO_GPUS) -> Check:
     """An ``nvidia`` runtime (or CDI) registered with Docker on the host."""
     try:
         runtimes, cdi = docker_runtimes(host.docker_info())
@@ -350,7 +364,7 @@ def runtime_check(host: GpuHost) -> Check:
         "GPU runtime",
         False,
         f"no nvidia runtime on {host.where} (Docker has {', '.join(runtimes) or 'none'}): install the NVIDIA "
-        f"Container Toolkit, then {CONFIGURE_RUNTIME}; or set gpus: none for a host without GPUs",
+        f"Container Toolkit, then {CONFIGURE_RUNTIME}; or {otherwise}",
     )
 
 

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from taoplan.platforms.common.preflight import NotReachable
 from taoplan.platforms.common.ssh import Reply
 
 if TYPE_CHECKING:
@@ -21,9 +22,9 @@ class LocalHost:
     def where(self) -> str:
         return "this host" if self.platform.is_local else f"the Docker host {self.platform.public_host}"
 
-    def run_script(self, script: str) -> Reply | None:
+    def run_script(self, script: str) -> Reply:
         if not self.platform.is_local:
-            return None
+            raise NotReachable("the Docker daemon is remote: run taoplan doctor on that host", docker=True)
         try:
             proc = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:

@@ -2,7 +2,8 @@
 
 Each check is one cheap command on the login node (no job is submitted): key login without a
 prompt, sinfo's partitions and their GPUs, the account association, a writable remote_dir and,
-for Pyxis, enroot credentials and srun's --container-image. A failing check says what to fix.
+for Pyxis, enroot credentials and srun's --container-image. A failing check says what to fix. Then
+the GPU host preflight on a compute node, with one short srun (slurm/node.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Sequence
 from taoplan.errors import ConfigError, PlatformError
 from taoplan.platforms.base import Check, Deployment
 from taoplan.platforms.common.ssh import command
+from taoplan.platforms.slurm import node
 from taoplan.platforms.slurm.remote import Cluster
+from taoplan.spec.references import GpuHostRefs
 
 
 def gpus_per_node(gres: str) -> int:
@@ -26,8 +29,9 @@ def gpus_per_node(gres: str) -> int:
     return total
 
 
-def checks(cluster: Cluster, deployments: Sequence[Deployment]) -> list[Check]:
-    """One Check per question, in order; a failure at the door (ssh, sinfo, settings) ends the list."""
+def checks(cluster: Cluster, deployments: Sequence[Deployment], refs: GpuHostRefs) -> list[Check]:
+    """One Check per question, in order; a failure at the door (ssh, sinfo, settings) ends the list.
+    Last, the GPU host preflight on a node of the partition (slurm/node.py), when the partition exists."""
     settings = cluster.settings
     try:
         target = settings.target()
@@ -82,6 +86,8 @@ def checks(cluster: Cluster, deployments: Sequence[Deployment]) -> list[Check]:
     out.append(Check("remote_dir", writable.ok, settings.config.remote_dir + suffix))
     if settings.config.container_runtime == "pyxis":
         out.extend(_pyxis_checks(cluster))
+    if chosen in names:
+        out.extend(node.checks(cluster, deployments, refs))
     return out
 
 

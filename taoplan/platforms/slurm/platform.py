@@ -261,7 +261,7 @@ class Slurm:
         yield from reply.out.splitlines()
 
     def doctor(self, deployments: Sequence[Deployment]) -> list[Check]:
-        return doctor.checks(self.cluster, deployments)
+        return doctor.checks(self.cluster, deployments, self.ctx.refs.service.gpu_host)
 
 
 PLATFORM = Slurm
