@@ -57,7 +57,11 @@ def secret_checks(ws: Workspace) -> list[Check]:
             out.append(Check("credentials file", True, detail))
         else:
             ok = configured is not None and not path.exists() and not missing_anyway
-            out.append(Check("credentials file", ok, why))
+            out.append(
+                Check(
+                    "credentials file", ok, f"{why} (every secret is set in the environment)" if ok else why
+                )
+            )
     for name in names:
         users = ", ".join(n for n, spec in ws.config.services.items() if name in spec.secrets)
         if os.environ.get(name):

@@ -138,7 +138,7 @@ def test_old_driver_cuda_and_toolkit_each_name_the_fix() -> None:
     toolkit = found["Container Toolkit"]
     assert not toolkit.ok
     assert toolkit.detail.startswith(
-        "1.17.5 on host-a; cosmos-rl need ≥ 1.19.1: upgrade the NVIDIA Container Toolkit"
+        "1.17.5 on host-a; cosmos-rl needs ≥ 1.19.1: upgrade the NVIDIA Container Toolkit"
     )
 
 

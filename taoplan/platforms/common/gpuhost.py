@@ -1,7 +1,8 @@
 """The GPUs of this host, as the NVIDIA driver reports them: through NVML (``nvidia-ml-py``, imported
 only when asked) or, without it, ``nvidia-smi``. No driver: an empty list and the reason, never a guess.
 
-Shared by local-docker's capacity and the doctor's GPU host preflight (``preflight``).
+Used by local-docker's capacity; the doctor's GPU host preflight (``preflight.py``) reads
+``nvidia-smi -q -x`` itself, on whichever host a platform reaches, and shares the ``NO_DRIVER`` verdict.
 """
 
 from __future__ import annotations

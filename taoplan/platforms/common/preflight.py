@@ -219,7 +219,7 @@ class Needs:
     @classmethod
     def of(cls, deployments: Sequence[Deployment], refs: GpuHostRefs) -> Needs:
         tao = sorted({d.network_arch for d in deployments if d.registry})
-        toolkit, why = refs.container_toolkit_min, "the TAO 7.x containers"
+        toolkit, why = refs.container_toolkit_min, "TAO 7.x"
         for arch in tao:
             higher = refs.container_toolkit_min_by_arch.get(arch)
             if higher and at_least(higher, toolkit):
@@ -345,7 +345,7 @@ def _toolkit_check(where: str, probe: tuple[int, str] | None, needs: Needs) -> C
     return Check(
         "Container Toolkit",
         False,
-        f"{found} on {where}; {needs.toolkit_why} need ≥ {needs.toolkit}: upgrade the NVIDIA Container "
+        f"{found} on {where}; {needs.toolkit_why} needs ≥ {needs.toolkit}: upgrade the NVIDIA Container "
         f"Toolkit ({TOOLKIT_DOCS})",
     )
 
