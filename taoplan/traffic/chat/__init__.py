@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taoplan.traffic.chat.conversation import Conversation, rules_for
+from taoplan.traffic.chat.conversation import Conversation
 from taoplan.traffic.chat.repl import HISTORY_FILE, Repl, run_chat
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def open_chat(
     as flags, accepted defaults, or asked in one round (``make_ask(header)``, on a terminal); else an
     error listing them with their defaults."""
     from taoplan.store.state import default_state_dir
-    from taoplan.traffic.request import open_session, resolve_sampling
+    from taoplan.traffic.request import open_session, resolve_sampling, rules_for
 
     session = open_session(
         file,

@@ -16,18 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from taoplan.errors import RequestError
-from taoplan.traffic.request import Prepared, prepare
+from taoplan.traffic.request import Prepared, prepare, rules_for
 from taoplan.traffic.request.media import resolve_media
 from taoplan.traffic.request.sampling import check_value
 
 if TYPE_CHECKING:
     from taoplan.spec.references import RequestRefs
     from taoplan.traffic.request import Target
-
-
-def rules_for(target: Target, rules: RequestRefs) -> RequestRefs:
-    """The request rules of a target: a generic server's type is ruled as an arch (RequestRefs.for_server)."""
-    return rules.for_server(target.arch) if target.served_name else rules
 
 
 def command_flag(name: str) -> str:
@@ -41,7 +36,7 @@ class Conversation:
     to the next message, and (generic servers only) the messages so far."""
 
     arch: str
-    rules: RequestRefs  # for a generic server, with its type as an arch (RequestRefs.for_server)
+    rules: RequestRefs  # the target's (traffic.request.rules_for): a generic server's type is an arch
     served_name: str | None  # a generic server's model name; None for a TAO service
     values: dict[str, Any]
     system: str | None = None
@@ -108,6 +103,7 @@ class Conversation:
             videos=self.videos,
             sampling=self.values,
             flag=command_flag,
+            model=self.served_name,
         )
         if not self.multi_turn:
             return prepared
@@ -115,7 +111,6 @@ class Conversation:
         user = messages.pop()
         body = {
             **prepared.body,
-            "model": self.served_name,
             "messages": [*messages, *self.history, user],
             "stream": True,
             "stream_options": {"include_usage": True},
