@@ -54,10 +54,13 @@ async def wait_ready(
     last = ""
     probed_at = -PROBE_INTERVAL
     queued: str | None = None  # "pending: ..." while the platform holds the workload back
+    target: str | None = None
     async with httpclients.async_client(timeout=httpx.Timeout(2.0)) as client:
         while True:
             elapsed = time.monotonic() - started
             found = Endpoint(url) if isinstance(url, str) else await url()
+            if found.url is not None and target is None:
+                queued = None  # an endpoint appeared: the platform no longer holds the workload back
             target = found.url
             try:
                 if target is None:

@@ -299,10 +299,6 @@ def test_two_slurm_services_converge_through_tunnels_and_stay_converged(sproject
     assert "Plan: 2 to create, 0 to replace, 0 to delete, 0 unchanged." in plan.out, plan.out
 
 
-@pytest.mark.xfail(
-    reason="known failure in the full-suite run of 2026-12-02 (see the closing note of stop 17): passes alone; in the full run a job left by the failing mixed brev test holds the GPUs",
-    strict=False,
-)
 def test_a_job_that_cannot_be_scheduled_pends_with_its_reason_and_one_that_cannot_fit_is_refused(
     sproject: Path,
 ) -> None:
@@ -601,10 +597,6 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
 
 
-@pytest.mark.xfail(
-    reason="known failure in the full-suite run of 2026-12-02 (see the closing note of stop 17): passes alone; in the full run the server-initializing phase is not seen",
-    strict=False,
-)
 def test_phase_timings_of_a_job_that_queues_then_loads_for_3s(sproject: Path) -> None:
     """A job held in the queue by another job's GPUs, then a 3 s model load: queued first, then the rest."""
     blocker = subprocess.run(
