@@ -80,6 +80,9 @@ def test_chat_form_shows_every_sampling_field_with_default_and_range() -> None:
     }
     assert fields["negative_prompt"]["default"] == ""
     assert chat_form(rules, "cosmos-rl")["requires_media"] is True
+    server = chat_form(rules, "vllm")  # a generic server: the rules every server: block takes
+    assert rules.server is not None
+    assert server["tao"] is False and [f["name"] for f in server["sampling"]] == list(rules.server.sampling)
 
 
 def test_state_rules_shared_with_status() -> None:

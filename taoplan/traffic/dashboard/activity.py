@@ -141,7 +141,7 @@ def cost(gw: Gateway, reader: Reader, window: str, services: Container[str] | No
 def chat_form(rules: RequestRefs, arch: str) -> dict[str, Any]:
     """The chat page's form for ``arch``: its sampling fields with defaults and ranges (the rules
     ``taoplan request`` applies), which media it takes, and what it answers."""
-    spec = rules.archs.get(arch) or getattr(rules, "server", None)
+    spec = rules.archs.get(arch) or rules.server
     tao = arch in rules.archs
     if spec is None:
         return {"arch": arch, "tao": tao, "sampling": [], "media_kinds": [], "reply": "text"}
