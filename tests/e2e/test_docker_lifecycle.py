@@ -314,7 +314,9 @@ def test_a_server_that_is_ready_but_cannot_answer_fails_apply_with_its_message(d
         ("taoplan-smoke", "smoke", "ok", 200, 0.0),
     ]
     stats = json.loads(taoplan("stats", "--json", cwd=dproject).out)
-    assert "taoplan-smoke" not in json.dumps(stats.get("callers", stats))
+    smoke_rows = [c for s in stats["services"] for c in s["callers"] if c["caller"] == "taoplan-smoke"]
+    assert len(smoke_rows) == 2  # shown, so that a service's callers add up to its requests
+    assert all(c["requests"] == 1 and not c["cost"] and not c["gpu_seconds"] for c in smoke_rows), smoke_rows
 
     # readiness.smoke: false: the same server counts as ready on readiness alone
     write(dproject, {"ok": hf, "broken": {**broken, "readiness": {"smoke": False}}, "media": THREE["reason"]})
