@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from taoplan.cli.options import SAMPLING_FLAGS, caller_options, common, sampling_options, sampling_prompt
+from taoplan.cli.options import (
+    SAMPLING_FLAGS,
+    caller_options,
+    common,
+    sampling_options,
+    sampling_prompt,
+    target_options,
+)
 
 if TYPE_CHECKING:
     from taoplan.spec.references import SamplingField
@@ -32,9 +39,7 @@ def _repl_prompt(header: str) -> Any:
 
 @click.command()
 @common
-@click.argument("name", required=False)
-@click.option("--job-id", default=None, help="Target this job id (state or the TAO skill's registry).")
-@click.option("--arch", default=None, help="Target the only service running this network_arch.")
+@target_options
 @click.option("--system", default=None, help="The system message to start with (/system changes it).")
 @sampling_options
 @click.option(

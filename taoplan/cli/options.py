@@ -97,6 +97,15 @@ def sampling_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """NAME, --job-id and --arch: which service a request or a chat goes to (traffic.request.route)."""
+    fn = click.option("--arch", default=None, help="Target the only service running this network_arch.")(fn)
+    fn = click.option(
+        "--job-id", default=None, help="Target this job id (state or the TAO skill's registry)."
+    )(fn)
+    return click.argument("name", required=False)(fn)
+
+
 def caller_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--caller and --log-content: how requests are logged."""
     fn = click.option("--log-content", is_flag=True, help="Also log the prompt, media references and reply.")(

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from taoplan.cli.options import SAMPLING_FLAGS, caller_options, common, sampling_options, sampling_prompt
+from taoplan.cli.options import (
+    SAMPLING_FLAGS,
+    caller_options,
+    common,
+    sampling_options,
+    sampling_prompt,
+    target_options,
+)
 
 if TYPE_CHECKING:
     from taoplan.traffic.request import Answer
@@ -32,9 +39,7 @@ def _on_wait(who: str) -> Any:
 
 @click.command()
 @common
-@click.argument("name", required=False)
-@click.option("--job-id", default=None, help="Target this job id (state or the TAO skill's registry).")
-@click.option("--arch", default=None, help="Target the only service running this network_arch.")
+@target_options
 @click.option("--prompt", required=True, help="The user prompt.")
 @click.option("--system", default=None, help="A system prompt.")
 @click.option("--image", "images", multiple=True, metavar="PATH|URL", help="An image (repeatable).")

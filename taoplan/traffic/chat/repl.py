@@ -77,16 +77,20 @@ class Repl:
                 continue
             if not line:
                 continue
+            command = line.startswith("/")
             try:
-                if line.startswith("/"):
-                    if not self.command(line):
-                        return
-                else:
+                if not command:
                     self.send(line)
+                elif not self.command(line):
+                    return
             except TaoplanError as exc:
                 self.error(exc)
             except KeyboardInterrupt:
-                self.say("\nCancelled; the conversation is as it was before this message.")
+                self.say(
+                    "\nCancelled."
+                    if command
+                    else "\nCancelled; the conversation is as it was before this message."
+                )
             except Exception as exc:  # noqa: BLE001 - one line and the chat goes on; never a traceback
                 self.out(f"Error: internal error: {type(exc).__name__}: {exc}")
 
