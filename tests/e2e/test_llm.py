@@ -128,6 +128,12 @@ def through_the_gateway(folder: Path, env: dict[str, str] | None = None) -> None
             model="chat", messages=user("Hello"), max_tokens=8, stop=["\n\n"], presence_penalty=0.0
         )
         assert reply.usage and reply.usage.completion_tokens > 0
+        # ---- media reaches the server unexamined (no TAO media rules): this text-only model refuses it
+        with pytest.raises(openai.APIStatusError) as refused:
+            client.chat.completions.create(
+                model="chat", messages=user("What is it?", "data:image/png;base64,iVBORw0KGgo="), max_tokens=4
+            )
+        assert "image input is not supported" in refused.value.message  # llama.cpp's own words
     finally:
         gw.stop()
 
