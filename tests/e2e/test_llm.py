@@ -59,13 +59,15 @@ def apply_and_check_status(folder: Path, env: dict[str, str] | None = None) -> N
     # other projects may hold the labs' GPUs for a while: wait in the queue like a user on a busy cluster
     run = taoplan("apply", "--auto-approve", "--allow-queue", cwd=folder, env=env)
     assert run.code == 0, run.text
-    assert "server llamacpp" in run.text or "llamacpp" in run.text
+    assert f"server llamacpp: llama-server --model {GGUF} --host 0.0.0.0 --port" in run.text  # the plan
     status = taoplan("status", "--json", cwd=folder, env=env)
     assert status.code == 0, status.text
     (row,) = json.loads(status.out)["services"]
     assert (row["name"], row["arch"], row["state"]) == ("chat", "llamacpp", "ready"), row
     record = json.loads((folder / ".taoplan" / "state.json").read_text())["services"]["chat"]
     assert record["spec"]["server"]["served_name"] == SERVED
+    registry = Path(os.environ["TAO_INF_MS_STATE"])  # the TAO skill's: TAO services only
+    assert not registry.exists() or record["job_id"] not in registry.read_text()
 
 
 def request_twice(folder: Path, env: dict[str, str] | None = None) -> None:
