@@ -267,21 +267,17 @@ class Brev:
         vm = self.vm(instance)
         vm.conn.ensure_master()  # a clear ssh error before the tunnel's own
         log = self.ctx.state_dir / "tunnels" / f"{record.job_id}.log"
-        last: PlatformError | None = None
-        for _ in range(3):  # a port taken between the check and ssh's bind: take the next one
-            if not local or not ports.bindable(local, reuse=True):
-                local = ports.first_free(set(), what="local port for a tunnel")
-            try:
-                spec = tunnel.forward(local, LOOPBACK, vm_port)
-                pid = tunnel.open_tunnel(
-                    vm.conn.argv(multiplex=False), vm.conn.target.login, spec, local, log
-                )
-                break
-            except PlatformError as exc:
-                last, local = exc, None
-        else:
-            assert last is not None
-            raise last
+        local, pid = ports.open_on_free_port(
+            local,
+            lambda port: tunnel.open_tunnel(
+                vm.conn.argv(multiplex=False),
+                vm.conn.target.login,
+                tunnel.forward(port, LOOPBACK, vm_port),
+                port,
+                log,
+            ),
+            what="local port for a tunnel",
+        )
         url = f"http://localhost:{local}"
         return Endpoint(
             url,

@@ -99,3 +99,20 @@ def first_free(
         if port > 65535:
             raise PlatformError(f"no free {what} from {start} up")
     return port
+
+
+def open_on_free_port(preferred: int | None, opener: Callable[[int], int], what: str) -> tuple[int, int]:
+    """(port, pid) of a local forwarder that ``opener(port)`` starts: on ``preferred`` while it is free,
+    else on the first free port. A port taken between the check and the forwarder's bind is retried on
+    the next one (3 tries); the last failure is raised."""
+    port = preferred
+    last: PlatformError | None = None
+    for _ in range(3):
+        if not port or not bindable(port, reuse=True):
+            port = first_free(set(), what=what)
+        try:
+            return port, opener(port)
+        except PlatformError as exc:
+            last, port = exc, None
+    assert last is not None
+    raise last

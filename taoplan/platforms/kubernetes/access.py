@@ -136,18 +136,11 @@ def forward_endpoint(session: Session, record: ServiceRecord, reopen: bool) -> E
     status, _ = session.call("GET", f"{session.paths()['Deployment']}/{name}")
     if status == 404:
         return Endpoint(None, f"Deployment {session.namespace}/{name} is gone")
-    last: PlatformError | None = None
-    for _ in range(3):  # a port taken between the check and the bind: take the next one
-        if not local or not ports.bindable(local, reuse=True):
-            local = ports.first_free(set(), what="local port for a port-forward")
-        try:
-            pid = open_forwarder(session, record.job_id, local, pod_port)
-            break
-        except PlatformError as exc:
-            last, local = exc, None
-    else:
-        assert last is not None
-        raise last
+    local, pid = ports.open_on_free_port(
+        local,
+        lambda port: open_forwarder(session, record.job_id, port, pod_port),
+        what="local port for a port-forward",
+    )
     url = f"http://127.0.0.1:{local}"
     return Endpoint(
         url,

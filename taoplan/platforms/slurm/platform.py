@@ -213,24 +213,17 @@ class Slurm:
             return Endpoint(None, why)
         self._close_tunnel(record)  # a tunnel to the node the job left
         log = self.ctx.state_dir / "tunnels" / f"{record.job_id}.log"
-        last: PlatformError | None = None
-        for _ in range(3):  # a port taken between the check and ssh's bind: take the next one
-            if not local or not ports.bindable(local, reuse=True):
-                local = ports.first_free(set(), what="local port for a tunnel")
-            try:
-                pid = tunnel.open_tunnel(
-                    self.conn.argv(multiplex=False),
-                    self.conn.target.login,
-                    tunnel.forward(local, node, node_port),
-                    local,
-                    log,
-                )
-                break
-            except PlatformError as exc:
-                last, local = exc, None
-        else:
-            assert last is not None
-            raise last
+        local, pid = ports.open_on_free_port(
+            local,
+            lambda port: tunnel.open_tunnel(
+                self.conn.argv(multiplex=False),
+                self.conn.target.login,
+                tunnel.forward(port, node, node_port),
+                port,
+                log,
+            ),
+            what="local port for a tunnel",
+        )
         url = f"http://localhost:{local}"
         return Endpoint(
             url,
