@@ -1,6 +1,6 @@
 """The only network code: POST one chat request, retrying a service that is not ready yet.
 
-``send`` and ``asend`` run the same loop (only the awaits differ) around ``_Attempts``, which
+``send`` and ``asend`` run the same loop (only the awaits differ) around ``Attempts``, which
 holds the one retry policy: retry 202/503-not-ready replies and refused connections with
 ``backoff`` delays while ``wait`` seconds last; give up on anything else at once.
 """
@@ -68,7 +68,7 @@ def _decode(content: bytes) -> Any:
         return None
 
 
-def _timeout(seconds: float) -> Any:
+def request_timeout(seconds: float) -> Any:
     import httpx
 
     return httpx.Timeout(seconds, connect=min(10.0, seconds))
@@ -82,7 +82,7 @@ def _transport(exc: Exception, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-class _Attempts:
+class Attempts:
     """The retry policy of one request, shared by ``send`` and ``asend``: after each attempt,
     either stop (None) or wait this many seconds and try again (only while ``wait`` lasts)."""
 
@@ -133,8 +133,8 @@ def send(post: Post) -> Exchange:
     """POST the chat request; retry a not-ready service (202/503, or refused connections) for ``wait`` s."""
     import httpx
 
-    with httpclients.client(timeout=_timeout(post.timeout)) as http:
-        tries = _Attempts(post)
+    with httpclients.client(timeout=request_timeout(post.timeout)) as http:
+        tries = Attempts(post)
         while True:
             tries.start()
             try:
@@ -154,8 +154,8 @@ async def asend(post: Post) -> Exchange:
 
     import httpx
 
-    async with httpclients.async_client(timeout=_timeout(post.timeout)) as http:
-        tries = _Attempts(post)
+    async with httpclients.async_client(timeout=request_timeout(post.timeout)) as http:
+        tries = Attempts(post)
         while True:
             tries.start()
             try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from taoplan.common import httpclients
 from taoplan.traffic.request.reply import FAILED, Answer
-from taoplan.traffic.request.send import HEADERS, Exchange, Post, _Attempts, _timeout
+from taoplan.traffic.request.send import HEADERS, Attempts, Exchange, Post, request_timeout
 
 OnText = Callable[[str], None]
 STREAM_HEADERS = {**HEADERS, "Accept": "text/event-stream, application/json"}
@@ -85,10 +85,10 @@ def stream(post: Post, on_text: OnText) -> Exchange:
     """POST once; stream an event-stream answer into ``on_text``; raise ``Interrupted`` on Ctrl+C."""
     import httpx
 
-    tries = _Attempts(post)
+    tries = Attempts(post)
     tries.start()
     try:
-        with httpclients.client(timeout=_timeout(post.timeout)) as http:
+        with httpclients.client(timeout=request_timeout(post.timeout)) as http:
             headers = {**STREAM_HEADERS, **post.headers}
             with http.stream("POST", post.endpoint, content=post.payload, headers=headers) as response:
                 kind = response.headers.get("content-type", "")
