@@ -420,7 +420,8 @@ class Applier:
                 self._save_record(record)
                 if record.host_url:
                     await self._registry_add(record)
-                self.reporter.phase(service, found.detail or f"endpoint {found.url}")
+                # seen, so timed: a queued job's endpoint appears when it leaves the queue
+                self._saw(service, record, found.detail or f"endpoint {found.url}")
             return found
 
         first = await endpoint()

@@ -71,11 +71,11 @@ def apply_and_check_status(folder: Path, env: dict[str, str] | None = None) -> N
 
 
 def request_twice(folder: Path, env: dict[str, str] | None = None) -> None:
-    """`taoplan request` with two prompts: real text, different for each."""
+    """`taoplan request` with two prompts, by name and by server type: real text, different for each."""
     replies = []
-    for prompt in PROMPTS:
+    for prompt, target in zip(PROMPTS, (["chat"], ["--arch", "llamacpp"]), strict=False):
         run = taoplan(
-            "request", "chat", "--prompt", prompt, *CLI_VALUES, "--json", cwd=folder, env=env, stdin=""
+            "request", *target, "--prompt", prompt, *CLI_VALUES, "--json", cwd=folder, env=env, stdin=""
         )
         assert run.code == 0, run.text
         body = json.loads(run.out)

@@ -186,6 +186,27 @@ def files_under(*roots: Path) -> Iterator[Path]:
 # ------------------------------------------------------------------------------------------ tests
 
 
+def gpu_blocker(seconds: int) -> str:
+    """A job started outside taoplan that holds both lab GPUs; returned once it RUNS (bounded wait), so
+    that what follows sees the GPUs held, not a job still waiting for an earlier test's to finish."""
+    job = subprocess.run(
+        ["sbatch", "--parsable", "--gres=gpu:2", "--output=/dev/null", "--wrap", f"sleep {seconds}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        if state == "RUNNING":
+            return job
+        time.sleep(0.2)
+    subprocess.run(["scancel", job], check=False)
+    raise AssertionError(f"the blocker job {job} did not start in 120 s (last state {state!r})")
+
+
 def test_two_slurm_services_converge_through_tunnels_and_stay_converged(sproject: Path) -> None:
     write(sproject, {"hf": HF, "predict": PREDICT})
 
@@ -303,12 +324,7 @@ def test_a_job_that_cannot_be_scheduled_pends_with_its_reason_and_one_that_canno
     sproject: Path,
 ) -> None:
     # both GPUs are taken by a job started outside taoplan: ours is accepted but waits (Resources)
-    blocker = subprocess.run(
-        ["sbatch", "--parsable", "--gres=gpu:2", "--output=/dev/null", "--wrap", "sleep 600"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    blocker = gpu_blocker(600)
     try:
         waits = {**HF, "readiness": {"timeout": 20}, "secrets": ["HF_TOKEN"]}
         # more GPUs than the node has: the plan says so, and apply starts nothing at all
@@ -599,12 +615,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 def test_phase_timings_of_a_job_that_queues_then_loads_for_3s(sproject: Path) -> None:
     """A job held in the queue by another job's GPUs, then a 3 s model load: queued first, then the rest."""
-    blocker = subprocess.run(
-        ["sbatch", "--parsable", "--gres=gpu:2", "--output=/dev/null", "--wrap", "sleep 8"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    blocker = gpu_blocker(8)
     try:
         slow = {**HF, "env": {"TAO_FAKE_LOAD_SECONDS": "3"}}
         write(sproject, {"slow": slow})

@@ -70,7 +70,7 @@ def open_session(
         name=name,
         job_id=job_id,
         arch=arch,
-        valid_archs=refs.request.archs,
+        valid_archs=[*refs.request.archs, *refs.servers.types],  # a server's type routes like an arch
     )
     url, headers = _endpoint(file, state_dir, state, target)
     log = open_project_store(file, state_dir)
