@@ -10,6 +10,7 @@ rows, at most once a minute, between commits of new rows: never on the request p
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import sys
 import threading
@@ -31,10 +32,20 @@ PRUNE_EVERY = 60.0
 PRUNE_BATCH = 1000
 OLD_LOG = "requests.jsonl"
 
-_INSERT = (
-    f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
-    "ON CONFLICT (request_id) DO NOTHING"
-)
+#: Rows per INSERT statement: SQLite binds at most 32,766 values in one statement (PostgreSQL 65,535).
+#: One multi-row statement, not executemany: executemany takes the GIL back after every row, and a
+#: gateway's busy event loop keeps it up to 5 ms each time, so under load a 20,000-row batch took 11 s
+#: instead of 0.07 s and the queue (the gateway's memory) grew without bound.
+ROWS_PER_STATEMENT = 32766 // len(COLUMNS)
+_ROW = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_rows(count: int) -> str:
+    return (
+        f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * count)} "
+        "ON CONFLICT (request_id) DO NOTHING"
+    )
 
 
 class _Flush:
@@ -167,14 +178,20 @@ class RequestStore:
         return fresh
 
     def _insert(self, conn: Any, params: list[tuple[Any, ...]]) -> None:
-        statement = self.engine.sql(_INSERT)
+        chunks = [params[i : i + ROWS_PER_STATEMENT] for i in range(0, len(params), ROWS_PER_STATEMENT)]
+        statements = [
+            (self.engine.sql(_insert_rows(len(chunk))), [value for row in chunk for value in row])
+            for chunk in chunks
+        ]
         if self.engine.postgres:
             with conn.transaction(), conn.cursor() as cur:
-                cur.executemany(statement, params)
+                for statement, values in statements:
+                    cur.execute(statement, values)
         else:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(statement, params)
+                for statement, values in statements:
+                    conn.execute(statement, values)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
