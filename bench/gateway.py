@@ -18,6 +18,7 @@ The 2 cores are shared by load generator, proxy and upstream. Everything listens
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -247,13 +248,32 @@ def measure(name: str, port: int, args: argparse.Namespace, scratch: Path) -> di
 
 
 def rss_growth(port: int, pid: int, total: int, scratch: Path) -> dict:
+    """RSS before and after ``total`` requests, and how far the request store's writer kept up: the
+    rows committed when the load stopped, against every row logged by then (a writer that falls
+    behind holds the rest in memory, and a kill -9 would lose them)."""
     print(f"-- gateway: {total} requests at 64 connections for RSS", file=sys.stderr, flush=True)
     wrk(port, 64, 2, scratch)  # warm-up
-    before, done, bad = rss_mb(pid), 0, 0
+    time.sleep(1)  # the warm-up's rows are committed before the count starts
+    db = scratch / "proj" / ".taoplan" / "gateway.db"
+    before, done, bad, logged_before = rss_mb(pid), 0, 0, committed(db)
     while done < total:
         _, n, b = wrk(port, 64, 10, scratch)
         done, bad = done + n, bad + b
-    return {"rss_before": before, "rss_after": rss_mb(pid), "rss_requests": done, "rss_bad": bad}
+    behind = max(0, logged_before + done - committed(db))
+    return {
+        "rss_before": before,
+        "rss_after": rss_mb(pid),
+        "rss_requests": done,
+        "rss_bad": bad,
+        "behind": behind,
+    }
+
+
+def committed(db: Path) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
 
 
 def print_table(rows: list[dict], keys_row: dict | None) -> None:
@@ -282,7 +302,8 @@ def print_table(rows: list[dict], keys_row: dict | None) -> None:
         grow = gw["rss_after"] - gw["rss_before"]
         print(
             f"gateway RSS: {gw['rss_before']:.1f} -> {gw['rss_after']:.1f} MB ({grow:+.1f} MB) over "
-            f"{gw['rss_requests']} requests ({gw['rss_bad']} non-2xx/errors)"
+            f"{gw['rss_requests']} requests ({gw['rss_bad']} non-2xx/errors); when the load stopped, "
+            f"{gw['behind']} answered requests were not yet committed to the request store"
         )
     if keys_row:
         print(
