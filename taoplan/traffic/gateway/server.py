@@ -76,7 +76,10 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
 
     sock = _bind(gw.settings.host, gw.settings.port, gw.settings.listen)
     gw.session = make_session()
-    gw.watcher = Watcher(gw.table, gw.file, gw.state_dir, gw.refs.request.readiness, gw.metrics, gw.session)
+    # probes keep their own warm connection per service: a probe never waits for a new connection
+    # (through a Kubernetes port-forward, a pod lookup and a websocket) while requests hold the pool's
+    probes = make_session()
+    gw.watcher = Watcher(gw.table, gw.file, gw.state_dir, gw.refs.request.readiness, gw.metrics, probes)
     follower: asyncio.Task[None] | None = None
     try:
         await gw.watcher.start()
@@ -116,8 +119,9 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await follower
         await gw.watcher.stop()
-        with contextlib.suppress(Exception):
-            await gw.session.close()
+        for session in (gw.session, probes):
+            with contextlib.suppress(Exception):
+                await session.close()
 
 
 def _bind(host: str, port: int, listen: str) -> socket.socket:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from taoplan.platforms.common.health import CONNECTING, FATAL, WAIT, Verdict
@@ -33,13 +34,19 @@ if TYPE_CHECKING:
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 CONNECT_TIMEOUT = 10.0
+#: An idle pooled connection is dropped before the upstream's own idle timeout (5 s in uvicorn and in
+#: llama.cpp's server) can close it. A close is not always seen in time: a Kubernetes port-forward does
+#: not pass the pod's close on, and a request on such a connection fails with "server disconnected".
+IDLE_KEEPALIVE = 4.0
 
 
 def make_session() -> Any:
     """The pooled client: keep-alive connections to every upstream, no per-host cap, no cookies."""
     import aiohttp
 
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=60)
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=0, keepalive_timeout=IDLE_KEEPALIVE, ttl_dns_cache=60
+    )
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,
@@ -84,9 +91,8 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
     started = False  # has the client's response started (streaming)?
     try:
         headers = {**HEADERS, **service.headers} if service.headers else HEADERS
-        async with gw.session.post(
-            url, data=incoming.raw, headers=headers, timeout=_timeout(gw, incoming.stream)
-        ) as reply:
+        reply = await _open(gw, url, incoming.raw, headers, _timeout(gw, incoming.stream))
+        async with reply:
             ctype = reply.headers.get("Content-Type", "")
             if incoming.stream and reply.status == 200 and ctype.startswith("text/event-stream"):
                 started = True
@@ -120,6 +126,18 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
             return
         raise upstream_failed(detail, "upstream_disconnected") from None
     await _whole(gw, call, service, status, raw, incoming.stream, send)
+
+
+async def _open(gw: Gateway, url: str, raw: bytes, headers: Mapping[str, str], timeout: Any) -> Any:
+    """The upstream's reply, once its headers are in. A pooled connection that the upstream had closed
+    while idle fails before a byte of answer; the request then goes once more, on a new connection.
+    A close is not always seen in time: a Kubernetes port-forward passes the pod's close on late."""
+    import aiohttp
+
+    try:
+        return await gw.session.post(url, data=raw, headers=headers, timeout=timeout)
+    except aiohttp.ServerDisconnectedError:
+        return await gw.session.post(url, data=raw, headers=headers, timeout=timeout)
 
 
 async def _whole(

@@ -4,8 +4,9 @@ readiness endpoint polled on the readiness contract (references/request.yaml ``r
 - A service that apply adds, replaces or removes is in (or out of) the table within one state poll
   (``STATE_POLL``) plus the time to find its endpoint; its readiness is probed at once.
 - Each service is probed every ``poll_interval_seconds`` (0.5 s) with a probe that gives up after
-  ``PROBE_TIMEOUT``, so a service that stops answering leaves routing within about 1 s. A reply is
-  judged by ``platforms.common.health.classify``, as apply and status judge it.
+  ``PROBE_TIMEOUT``; a ready service that does not answer is probed once more at once, so it leaves
+  routing within about 1 s, but not for one dropped connection. A reply is judged by
+  ``platforms.common.health.classify``, as apply and status judge it.
 - Endpoints come from the platform (``Workspace.endpoint``: a Slurm tunnel or a Kubernetes
   port-forward is reopened when it died); a service that does not answer for ``REOPEN_AFTER``
   seconds has its endpoint asked for again.
@@ -153,6 +154,10 @@ class Watcher:
             started = time.monotonic()
             if service.url is not None:
                 verdict = await self.probe(service.url, service.headers, service.readiness)
+                if verdict.reason == CONNECTING and service.ready:
+                    # once more at once, on a new connection: a ready service leaves routing when
+                    # it does not answer twice (still within about 1 s), not for one dropped connection
+                    verdict = await self.probe(service.url, service.headers, service.readiness)
                 if service.set_verdict(verdict):
                     self.metrics.set_ready(service.name, service)
             stuck = service.url is None or (
