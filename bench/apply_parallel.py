@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -30,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, machine, taoplan_argv  # noqa: E402
-from taoplan import ports  # noqa: E402
+from taoplan.platforms.common import ports  # noqa: E402
 
 IMAGE = "localhost/taoplan/tao-test:7.3.0"
 LOAD_SECONDS = 5
@@ -104,10 +105,10 @@ def rendered_scripts(folder: Path) -> list[tuple[Path, int, str]]:
     taken: set[int] = set()
     for script in sorted(rendered.glob("*/run.sh")):
         text = script.read_text()
-        rendered_port = text.split("--publish ", 1)[1].split(":", 1)[0]
         port = ports.first_free(taken, free=ports.claim, what="benchmark port")
         taken.add(port)
-        script.write_text(text.replace(f"--publish {rendered_port}:", f"--publish {port}:"))
+        # --publish [127.0.0.1:]HOST_PORT:CONTAINER_PORT: only the host port changes
+        script.write_text(re.sub(r"(--publish (?:[\d.]+:)?)\d+:", rf"\g<1>{port}:", text, count=1))
         out.append((script, port, text.split("--name ", 1)[1].split()[0]))
     return out
 
