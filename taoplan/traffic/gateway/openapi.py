@@ -135,6 +135,7 @@ def document(listen: str, models: Iterable[str] = ()) -> dict[str, Any]:
             ),
             "/metrics": _open("Prometheus text", {"text/plain": {"schema": {"type": "string"}}}),
             "/openapi.json": _open("This document", json_ok),
+            **_dashboard_api(models, json_ok),
         },
         "components": {
             "securitySchemes": {
@@ -160,6 +161,28 @@ def document(listen: str, models: Iterable[str] = ()) -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _dashboard_api(models: list[str], json_ok: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's JSON endpoints (traffic/dashboard/routes.py), so that the fuzz reaches them too."""
+    name: dict[str, Any] = {"type": "string"}
+    if models:
+        name["enum"] = models
+    service = {"name": "name", "in": "path", "required": True, "schema": name}
+
+    def get(summary: str, *parameters: dict[str, Any]) -> dict[str, Any]:
+        responses = {"200": {"description": summary, "content": json_ok}, **_errors(400, 401, 403, 404)}
+        return {"get": {"summary": summary, "parameters": list(parameters), "responses": responses}}
+
+    tail = {"name": "tail", "in": "query", "required": False, "schema": {"type": "integer"}}
+    window = {"name": "window", "in": "query", "required": False, "schema": {"type": "string"}}
+    return {
+        "/ui/api/services": get("The dashboard's services table"),
+        "/ui/api/services/{name}": get("A service's row and its last hour", service),
+        "/ui/api/services/{name}/logs": get("The platform's log tail (tail <= 2000)", service, tail),
+        "/ui/api/services/{name}/form": get("The chat form: sampling fields, defaults, ranges", service),
+        "/ui/api/cost": get("Cost and requests per caller and end user (window 1h, 24h or 7d)", window),
     }
 
 
