@@ -267,16 +267,8 @@ class Brev:
         vm = self.vm(instance)
         vm.conn.ensure_master()  # a clear ssh error before the tunnel's own
         log = self.ctx.state_dir / "tunnels" / f"{record.job_id}.log"
-        local, pid = ports.open_on_free_port(
-            local,
-            lambda port: tunnel.open_tunnel(
-                vm.conn.argv(multiplex=False),
-                vm.conn.target.login,
-                tunnel.forward(port, LOOPBACK, vm_port),
-                port,
-                log,
-            ),
-            what="local port for a tunnel",
+        local, pid = tunnel.open_on_free_port(
+            vm.conn.argv(multiplex=False), vm.conn.target.login, local, LOOPBACK, vm_port, log
         )
         url = f"http://localhost:{local}"
         return Endpoint(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from taoplan.common import procs
 from taoplan.errors import PlatformError
+from taoplan.platforms.common import ports
 
 #: Tells a process's argv apart from others that carry the same spec (default: an ssh client).
 Marker = Callable[[list[str]], bool]
@@ -88,6 +89,17 @@ def open_tunnel(
     """Start ``ssh -N -L spec login``; return its PID once the local port answers."""
     argv = [*ssh_argv, "-N", "-o", "ExitOnForwardFailure=yes", "-L", spec, "--", login]
     return spawn(argv, local_port, log, f"tunnel {spec} via {login}", timeout=timeout)
+
+
+def open_on_free_port(
+    ssh_argv: Sequence[str], login: str, preferred: int | None, host: str, port: int, log: Path
+) -> tuple[int, int]:
+    """(local port, pid) of ``ssh -L`` to ``host:port``: on ``preferred`` while it is free, else the next free one."""
+    return ports.open_on_free_port(
+        preferred,
+        lambda local: open_tunnel(ssh_argv, login, forward(local, host, port), local, log),
+        what="local port for a tunnel",
+    )
 
 
 def close(pid: object, spec: str, *, wait: float = 5.0, flag: str = "-L", marker: Marker = _is_ssh) -> bool:

@@ -213,16 +213,8 @@ class Slurm:
             return Endpoint(None, why)
         self._close_tunnel(record)  # a tunnel to the node the job left
         log = self.ctx.state_dir / "tunnels" / f"{record.job_id}.log"
-        local, pid = ports.open_on_free_port(
-            local,
-            lambda port: tunnel.open_tunnel(
-                self.conn.argv(multiplex=False),
-                self.conn.target.login,
-                tunnel.forward(port, node, node_port),
-                port,
-                log,
-            ),
-            what="local port for a tunnel",
+        local, pid = tunnel.open_on_free_port(
+            self.conn.argv(multiplex=False), self.conn.target.login, local, node, node_port, log
         )
         url = f"http://localhost:{local}"
         return Endpoint(
