@@ -10,7 +10,6 @@ rows, at most once a minute, between commits of new rows: never on the request p
 from __future__ import annotations
 
 import contextlib
-import functools
 import queue
 import sys
 import threading
@@ -40,7 +39,6 @@ ROWS_PER_STATEMENT = 32766 // len(COLUMNS)
 _ROW = "(" + ", ".join("?" for _ in COLUMNS) + ")"
 
 
-@functools.lru_cache(maxsize=64)
 def _insert_rows(count: int) -> str:
     return (
         f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * count)} "
