@@ -18,9 +18,14 @@ STATE_FILE = "state.json"
 
 
 class ServiceRecord(BaseModel):
+    """One workload. ``name`` is its instance key: the service name for the first replica, then
+    ``name.1``, ``name.2``... (a dot never occurs in a service name)."""
+
     model_config = ConfigDict(extra="ignore")
 
     name: str
+    #: the services-file name this workload serves; None in state written before replicas (= name)
+    service: str | None = None
     job_id: str
     platform: str
     network_arch: str
@@ -42,6 +47,12 @@ class ServiceRecord(BaseModel):
     extra: dict[str, Any] = {}
     #: the last apply's phase timings, in order (engine/phases.py); [] in state written before them
     phases: list[dict[str, Any]] = []
+    #: out of routing, finishing its in-flight requests before it is stopped (a retiring workload)
+    draining: bool = False
+
+    @property
+    def service_name(self) -> str:
+        return self.service or self.name
 
 
 class State(BaseModel):
@@ -52,10 +63,28 @@ class State(BaseModel):
     lineage: str
     project: str | None = None
     services: dict[str, ServiceRecord] = {}
+    #: workloads a rollout replaced, by job_id: they serve until their successor (the record of the
+    #: same instance key in ``services``) is ready, then drain and are deleted
+    retiring: dict[str, ServiceRecord] = {}
 
     @classmethod
     def new(cls) -> State:
         return cls(lineage=str(uuid.uuid4()))
+
+    def records(self) -> list[ServiceRecord]:
+        """Every recorded workload: the current ones, then the retiring ones."""
+        return [*self.services.values(), *self.retiring.values()]
+
+    def record_of(self, job_id: str) -> ServiceRecord | None:
+        """The record of a workload by job id, current or retiring."""
+        found = self.retiring.get(job_id)
+        if found is not None:
+            return found
+        return next((r for r in self.services.values() if r.job_id == job_id), None)
+
+    def retiring_for(self, key: str) -> list[ServiceRecord]:
+        """The retiring predecessors of one instance key, oldest first."""
+        return sorted((r for r in self.retiring.values() if r.name == key), key=lambda r: r.started_at or "")
 
 
 def default_state_dir(services_file: Path, override: str | None = None) -> Path:
