@@ -82,7 +82,12 @@ def live_jobs(file: Path, state_dir: str | None) -> dict[str, LiveJob]:
 
     state = StateStore(default_state_dir(file, state_dir)).load()
     running = targets_from_registry(Registry().entries()) + targets_from_state(state)
-    return {t.job_id: LiveJob(t.job_id, t.name, t.platform, t.num_gpus, t.started_at) for t in running}
+    return {
+        t.job_id: LiveJob(
+            t.job_id, t.group if t.source == "state" else t.name, t.platform, t.num_gpus, t.started_at
+        )
+        for t in running
+    }
 
 
 def open_project_store(file: Path, state_dir: str | None) -> RequestStore:

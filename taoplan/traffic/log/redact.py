@@ -113,7 +113,7 @@ def build_row(session: Session, prepared: Prepared, ex: Exchange) -> RequestRow:
         time=ex.started,
         caller=session.caller,
         end_user=None,
-        service=target.name,
+        service=target.group if target.source == "state" else target.name,
         job_id=target.job_id,
         platform=target.platform,
         arch=target.arch,

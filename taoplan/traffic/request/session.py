@@ -86,8 +86,8 @@ def _endpoint(
         from taoplan import platforms
         from taoplan.engine.workspace import Workspace
 
-        record = state.services[target.name]
-        if platforms.is_available(record.platform):
+        record = state.record_of(target.job_id)
+        if record is not None and platforms.is_available(record.platform):
             ws = Workspace.open(file, state_dir)
             # Workspace.endpoint (when present) reopens a dead tunnel under the state lock and
             # reports an Endpoint(url, detail); older platforms return the URL directly.
