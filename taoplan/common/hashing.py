@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 #: Fields that change how taoplan treats a service, not what runs: never a reason to replace.
-NOT_IN_SPEC_HASH = frozenset({"protect", "readiness"})
+NOT_IN_SPEC_HASH = frozenset({"protect", "readiness", "replicas", "rollout", "drain_timeout"})
 
 
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode

@@ -1,9 +1,11 @@
 """The apply engine: carry out a Plan, concurrently and journaled, and record every outcome.
 
-Order of events for one service, each written to the journal before the platform is touched:
-intent -> (stop the old workload first, if the plan says destroy-before-create) -> state record
-"creating" under the new job_id -> render -> start -> registry entry -> readiness -> outcome.
-A crash at any point leaves labels, state and journal that the next plan reads correctly.
+Order of events for one instance, each written to the journal before the platform is touched:
+intent -> (recreate: stop the old workload first; rolling: the old one moves to ``retiring`` and
+keeps serving) -> state record "creating" under the new job_id -> render -> start -> registry
+entry -> readiness -> smoke -> outcome -> (rolling: route, drain and delete the old one,
+engine/retire.py). A crash at any point leaves labels, state and journal that the next plan reads
+correctly; replicas of one service roll one at a time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from taoplan.engine import phases, smoke
 from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Change, Plan
 from taoplan.engine.progress import Reporter
 from taoplan.engine.readiness import Result, wait_ready
+from taoplan.engine.retire import DEFAULT_DRAIN_TIMEOUT, Retirer
 from taoplan.engine.smoke import OnSmoke, SmokeResult
 from taoplan.engine.workspace import Workspace
 from taoplan.errors import TaoplanError
@@ -70,23 +73,25 @@ class Applier:
         self._state_lock = threading.Lock()
         self._sem: asyncio.Semaphore | None = None
         self._clocks: dict[str, phases.Clock] = {}  # job_id -> this apply's phase timings
+        self._rolling: dict[str, asyncio.Lock] = {}  # service -> one rolling replace at a time
+        self.retirer = Retirer(ws, journal, reporter, self.platform, self._save, self._run)
 
     # ----------------------------------------------------------------------------- helpers
 
     def platform(self, name: str) -> Platform:
         return self.ws.platform(name, self.state.lineage)
 
-    def _save(self, mutate: Callable[[State], object]) -> None:
+    def _save(self, mutate: Callable[[State], object]) -> State:
         with self._state_lock:
             mutate(self.state)
-            self.ws.store.write(self.state)
+            return self.ws.store.write(self.state)
 
     def _put(self, record: ServiceRecord) -> None:
-        """Record ``record`` as its service's current workload."""
+        """Record ``record`` as its instance's current workload."""
         self._save(lambda s: s.services.__setitem__(record.name, record))
 
     def _save_record(self, record: ServiceRecord) -> None:
-        """Persist ``record`` if state holds this job (not while a create-before-destroy keeps the old one)."""
+        """Persist ``record`` if state still holds this job as its instance's current workload."""
 
         def put(state: State) -> None:
             current = state.services.get(record.name)
@@ -158,7 +163,7 @@ class Applier:
         registry_entries = self.ws.registry.entries().values()
         placed: set[int] = set()  # host ports given out in this run, on any platform (tunnels are local too)
         for name, deployments in by_platform.items():
-            taken = {r.host_port for r in self.state.services.values() if r.platform == name and r.host_port}
+            taken = {r.host_port for r in self.state.records() if r.platform == name and r.host_port}
             taken |= {
                 int(e["host_port"])
                 for e in registry_entries
@@ -177,7 +182,7 @@ class Applier:
     async def _delete(self, change: Change) -> Outcome:
         platform = self.platform(change.platform)
         job_id = change.job_id or ""
-        record = self.state.services.get(change.service)
+        record = self.state.record_of(job_id)
         self.journal.write(
             "intent",
             service=change.service,
@@ -187,12 +192,14 @@ class Applier:
             orphan=change.orphan,
         )
         faults.point("delete-after-intent")
-        self.reporter.phase(change.service, f"deleting {job_id}")
         try:
-            if record is not None and record.job_id == job_id:
-                await self._run(platform.stop, record)
-            else:
-                await self._run(platform.remove, job_id)
+            if record is not None:
+                # out of routing and drained first: a scale down or a delete fails no request
+                await self.retirer.drain_and_stop(record, None, _drain_timeout(record.spec))
+                self.reporter.done(change.service, True, f"deleted {job_id}")
+                return Outcome(change.service, DELETE, True, "deleted", job_id)
+            self.reporter.phase(change.service, f"deleting {job_id}")
+            await self._run(platform.remove, job_id)
         except TaoplanError as exc:
             self.journal.write(
                 "outcome",
@@ -207,8 +214,6 @@ class Applier:
         self.journal.write("executed", service=change.service, job_id=job_id, action=DELETE)
         faults.point("delete-after-stop")
         await asyncio.to_thread(self.ws.registry.remove, job_id)
-        if record is not None and record.job_id == job_id:
-            self._save(lambda s: s.services.pop(change.service, None))
         self.journal.write("outcome", service=change.service, job_id=job_id, action=DELETE, outcome="deleted")
         self.reporter.done(change.service, True, f"deleted {job_id}")
         return Outcome(change.service, DELETE, True, "deleted", job_id)
@@ -220,6 +225,14 @@ class Applier:
     ) -> Outcome:
         if change.action == NOOP:
             return await self._settle(change, want)
+        if change.action == REPLACE and change.create_before_destroy:
+            async with self._rolling.setdefault(want.service, asyncio.Lock()):  # max surge 1
+                return await self._create(change, want, placements)
+        return await self._create(change, want, placements)
+
+    async def _create(
+        self, change: Change, want: Desired, placements: dict[str, tuple[Deployment, Placement]]
+    ) -> Outcome:
         deployment, placement = placements[change.service]
         platform = self.platform(want.platform)
         old = self.state.services.get(change.service)
@@ -232,6 +245,7 @@ class Applier:
             target=want.platform,
             replaces=old.job_id if old else None,
             create_before_destroy=cbd,
+            rollout="rolling" if cbd else "recreate",
         )
         faults.point("after-intent")
 
@@ -239,14 +253,15 @@ class Applier:
             # the recorded workload is gone: drop its stale registry entry
             await asyncio.to_thread(self.ws.registry.remove, old.job_id)
         if change.action == REPLACE and old is not None and not cbd:
-            self.reporter.phase(change.service, f"stopping {old.job_id} (destroy before create)")
-            await self._run(platform.stop, old)
+            self.reporter.phase(change.service, f"stopping {old.job_id} (recreate)")
+            await self._run(self.platform(old.platform).stop, old)
             self.journal.write("executed", service=change.service, job_id=old.job_id, action="stop-old")
             faults.point("after-stop-old")
             await asyncio.to_thread(self.ws.registry.remove, old.job_id)
 
         record = ServiceRecord(
             name=want.name,
+            service=want.service,
             job_id=deployment.job_id,
             platform=want.platform,
             network_arch=want.spec.kind,
@@ -259,7 +274,17 @@ class Applier:
             protect=want.spec.protect,
             extra={"platform_config": want.platform_config},
         )
-        if not cbd:
+        if cbd and old is not None:
+            retiring = old
+
+            def hand_over(state: State) -> None:
+                """One write: the old workload keeps serving as retiring; the new one is recorded."""
+                state.retiring[retiring.job_id] = retiring
+                state.services[record.name] = record
+
+            self._save(hand_over)
+            self.journal.write("rollout", service=change.service, job_id=old.job_id, step="retiring")
+        else:
             self._put(record)
         faults.point("after-record-creating")
 
@@ -271,7 +296,7 @@ class Applier:
             record.artifact_hash = hashing.artifact_hash(a.content for a in artifacts)
             started = await self._run(platform.start, deployment, placement, artifacts)
         except TaoplanError as exc:
-            return self._fail(change, record, cbd, exc.message, [])
+            return self._fail(change, record, exc.message, [])
         faults.point("after-start")
         for name, start, end in started.phases:
             clock.add(name, start, end)
@@ -293,31 +318,20 @@ class Applier:
         if record.host_url:  # else it is added once the endpoint exists (see _wait)
             await self._registry_add(record)
         faults.point("after-registry-add")
-        if not cbd:
-            self._put(record)
+        self._put(record)
 
         result = await self._wait(change.service, platform, record, want.spec.readiness.timeout)
         if not result.ok:
-            if cbd:
-                await self._run(platform.stop, record)
-                await asyncio.to_thread(self.ws.registry.remove, record.job_id)
-            return self._fail(
-                change,
-                record,
-                cbd,
-                f"{result.reason}: {result.message}",
-                self._log_tail(platform, record),
-                result,
-            )
+            tail = self._log_tail(platform, record)
+            await self._remove_failed(platform, record)
+            return self._fail(change, record, f"{result.reason}: {result.message}", tail, result)
         clock.ready()
 
         answered = await self._smoke(change.service, want, platform, record)
         if answered is not None and not answered.ok:
-            if cbd:
-                await self._run(platform.stop, record)
-                await asyncio.to_thread(self.ws.registry.remove, record.job_id)
             tail = self._log_tail(platform, record)
-            return self._fail(change, record, cbd, f"smoke_failed: {answered.message}", tail)
+            await self._remove_failed(platform, record)
+            return self._fail(change, record, f"smoke_failed: {answered.message}", tail)
 
         record.status = "ready"
         record.ready_at = now()
@@ -334,13 +348,8 @@ class Applier:
             outcome="ready",
             elapsed=round(result.elapsed, 3),
         )
-        if cbd and old is not None:
-            self.journal.write(
-                "intent", service=change.service, job_id=old.job_id, action="stop-old", target=want.platform
-            )
-            await self._run(platform.stop, old)
-            await asyncio.to_thread(self.ws.registry.remove, old.job_id)
-            self.journal.write("executed", service=change.service, job_id=old.job_id, action="stop-old")
+        faults.point("rollout-after-ready")
+        await self.retirer.retire(self.state, record.name, record, want.spec.drain_timeout)
         said = f"ready at {record.host_url}" + self._smoke_note(record)
         self.reporter.done(change.service, True, said)
         return Outcome(change.service, change.action, True, said, record.job_id)
@@ -362,28 +371,24 @@ class Applier:
             self._put(updated)
             record = updated
         if not change.await_ready:
+            await self.retirer.retire(self.state, record.name, record, want.spec.drain_timeout)
             return Outcome(change.service, NOOP, True, "unchanged", record.job_id)
         platform = self.platform(want.platform)
         clock = self._clocks[record.job_id] = phases.Clock()
         clock.begin(phases.CONTAINER_START, implicit=True)
         result = await self._wait(change.service, platform, record, want.spec.readiness.timeout)
         if not result.ok:
-            return self._fail(
-                change,
-                record,
-                False,
-                f"{result.reason}: {result.message}",
-                self._log_tail(platform, record),
-                result,
-            )
+            tail = self._log_tail(platform, record)
+            return self._fail(change, record, f"{result.reason}: {result.message}", tail, result)
         clock.ready()
         answered = await self._smoke(change.service, want, platform, record)
         if answered is not None and not answered.ok:
             tail = self._log_tail(platform, record)
-            return self._fail(change, record, False, f"smoke_failed: {answered.message}", tail)
+            return self._fail(change, record, f"smoke_failed: {answered.message}", tail)
         update = {"status": "ready", "readiness": "ready", "ready_at": now(), "phases": clock.spans()}
         ready = record.model_copy(update=update)
         self._put(ready)
+        await self.retirer.retire(self.state, ready.name, ready, want.spec.drain_timeout)
         self.reporter.done(change.service, True, f"ready at {record.host_url}" + self._smoke_note(record))
         return Outcome(change.service, NOOP, True, "ready", record.job_id)
 
@@ -449,11 +454,18 @@ class Applier:
         if clock is not None:
             clock.saw(phase)
 
+    async def _remove_failed(self, platform: Platform, record: ServiceRecord) -> None:
+        """A new workload that failed while an older one serves is removed (the rollout is undone)."""
+        if not self.state.retiring_for(record.name):
+            return  # nothing else serves: leave it for taoplan logs
+        await self._run(platform.stop, record)
+        await asyncio.to_thread(self.ws.registry.remove, record.job_id)
+        self.journal.write("executed", service=record.name, job_id=record.job_id, action="stop-failed")
+
     def _fail(
         self,
         change: Change,
         record: ServiceRecord,
-        cbd: bool,
         message: str,
         tail: list[str],
         result: Result | None = None,
@@ -464,9 +476,9 @@ class Applier:
             clock.close()  # the phase it failed in ends now
         spans = clock.spans() if clock is not None else record.phases
         failed = record.model_copy(update={"status": status, "readiness": message, "phases": spans})
-        if not cbd:
-            self._put(failed)
-        kept = " (the old workload keeps serving)" if cbd else ""
+        self._save_record(failed)
+        serving = self.state.retiring_for(record.name)
+        kept = f" (removed; the old workload {serving[0].job_id[:8]} keeps serving)" if serving else ""
         self.journal.write(
             "outcome",
             service=change.service,
@@ -480,3 +492,8 @@ class Applier:
             text += "\n    " + "\n    ".join(tail)
         self.reporter.done(change.service, False, message + kept)
         return Outcome(change.service, change.action, False, text, record.job_id)
+
+
+def _drain_timeout(spec: dict[str, Any]) -> float:
+    value = spec.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)
+    return float(value) if isinstance(value, (int, float)) else DEFAULT_DRAIN_TIMEOUT

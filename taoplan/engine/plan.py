@@ -10,11 +10,11 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from taoplan.engine import fit
+from taoplan.engine import fit, rollout
 from taoplan.errors import ConfigError
 from taoplan.platforms.base import Observation
 from taoplan.platforms.capacity import Capacity
-from taoplan.spec.desired import Desired
+from taoplan.spec.desired import Desired, service_of
 from taoplan.store.state import ServiceRecord, State
 
 CREATE, REPLACE, DELETE, NOOP = "create", "replace", "delete", "noop"
@@ -35,6 +35,8 @@ class Change:
     state_only: tuple[str, ...] = ()  # fields that change state but not what runs (protect, readiness)
     fit: str = ""  # creates and replaces: fits | queues | cannot fit | unknown (engine.fit)
     fit_detail: str = ""
+    #: retiring workloads of this instance (an earlier rollout's) that drain and go once it is ready
+    retire: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"service": self.service, "action": self.action, "reasons": list(self.reasons)}
@@ -60,7 +62,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action != NOOP or c.state_only or c.await_ready for c in self.changes)
+        return any(c.action != NOOP or c.state_only or c.await_ready or c.retire for c in self.changes)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,7 +86,14 @@ class Plan:
     @classmethod
     def from_saved(cls, data: dict[str, Any]) -> Plan:
         changes = tuple(
-            Change(**{**c, "reasons": tuple(c["reasons"]), "state_only": tuple(c.get("state_only", ()))})
+            Change(
+                **{
+                    **c,
+                    "reasons": tuple(c["reasons"]),
+                    "state_only": tuple(c.get("state_only", ())),
+                    "retire": tuple(c.get("retire", ())),
+                }
+            )
             for c in data["changes"]
         )
         return cls(
@@ -109,6 +118,8 @@ class _Builder:
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     protected: list[str] = field(default_factory=list)
+    capacities: Mapping[str, Capacity] | None = None
+    routed: bool = False
 
 
 def make_plan(
@@ -122,33 +133,59 @@ def make_plan(
     force_replace: Collection[str] = (),
     delete_reason: str = "not in the services file",
     capacities: Mapping[str, Capacity] | None = None,
+    routed: bool = False,
 ) -> Plan:
     """Decide what apply must do. ``observed is None`` means refresh was off: trust state.
 
-    ``capacities`` (per platform, read during refresh) puts a fit verdict on every create and
-    replace; without them, and with refresh off, the verdict is "unknown"."""
+    Keys are instance keys (``spec.desired.instance_key``); ``targets`` and ``force_replace`` may
+    name a service (all its replicas) or one instance. ``capacities`` (per platform, read during
+    refresh) puts a fit verdict on every create and replace and decides rolling or recreate
+    (engine.rollout); without them, and with refresh off, the verdict is "unknown". ``routed``: the
+    services file declares a gateway."""
+    keys = {*desired, *recorded.services, *(r.name for r in recorded.retiring.values())}
+    known = keys | {service_of(k) for k in keys}
     for name in [*targets, *force_replace]:
-        if name not in desired and name not in recorded.services:
+        if name not in known:
             raise ConfigError(f"no service named {name!r} in the services file or in state")
-    in_scope = (lambda name: name in targets) if targets else (lambda name: True)
-    out = _Builder()
-    recorded_jobs = {r.job_id for r in recorded.services.values()}
+
+    def named(key: str, names: Collection[str]) -> bool:
+        return key in names or service_of(key) in names
+
+    in_scope = (lambda key: named(key, targets)) if targets else (lambda key: True)
+    out = _Builder(capacities=capacities, routed=routed)
+    recorded_jobs = {r.job_id for r in recorded.records()}
+    wanted_replicas = {want.service: want.spec.replicas for want in desired.values()}
 
     for name, want in desired.items():
         if in_scope(name):
-            out.changes.append(
-                _decide(
-                    want, recorded.services.get(name), observed, name in force_replace, replace_strategy, out
-                )
+            change = _decide(
+                want, recorded.services.get(name), observed, named(name, force_replace), replace_strategy, out
             )
+            out.changes.append(_with_retiring(change, recorded, observed))
 
     for name, record in recorded.services.items():
         if name not in desired and in_scope(name):
-            if record.protect:
+            why = delete_reason
+            if record.service_name in wanted_replicas:
+                had = sum(1 for r in recorded.services.values() if r.service_name == record.service_name)
+                why = f"scale down: replicas {had} → {wanted_replicas[record.service_name]}"
+            elif record.protect:
                 out.protected.append(
                     f"service {name!r} is protected (protect: true) and would be deleted: {delete_reason}"
                 )
-            out.changes.append(Change(name, DELETE, (delete_reason,), record.platform, job_id=record.job_id))
+            out.changes.append(Change(name, DELETE, (why,), record.platform, job_id=record.job_id))
+
+    for job_id, record in recorded.retiring.items():
+        if record.name not in desired and in_scope(record.name):
+            out.changes.append(
+                Change(
+                    record.name,
+                    DELETE,
+                    (f"finish the rollout: retiring workload {job_id[:8]} ({delete_reason})",),
+                    record.platform,
+                    job_id=job_id,
+                )
+            )
 
     for job_id, obs in (observed or {}).items():
         if job_id in recorded_jobs or not in_scope(obs.service):
@@ -220,6 +257,22 @@ def _judge_fit(
     ]
 
 
+def _with_retiring(change: Change, recorded: State, observed: Mapping[str, Observation] | None) -> Change:
+    """An instance with retiring predecessors (an interrupted rollout) retires them once it is ready."""
+    olds = [r for r in recorded.retiring_for(change.service) if r.job_id != change.job_id]
+    if not olds:
+        return change
+    lines = []
+    for old in olds:
+        obs = observed.get(old.job_id) if observed is not None else None
+        gone = " (already gone)" if obs is not None and obs.status == "missing" else ""
+        lines.append(
+            f"finish the rollout: drain and delete {old.job_id[:8]} on {old.platform}{gone} once "
+            f"{change.service} is ready"
+        )
+    return replace(change, reasons=(*change.reasons, *lines), retire=tuple(r.job_id for r in olds))
+
+
 def _platform_of(recorded: State, desired: Mapping[str, Desired], obs: Observation) -> str:
     """Where an orphan runs when the observation does not say (observations built by hand)."""
     if obs.service in desired:
@@ -237,6 +290,9 @@ def _decide(
     out: _Builder,
 ) -> Change:
     if record is None:
+        if want.replica > 0:
+            why = f"scale up: replica {want.replica + 1} of {want.spec.replicas} ({want.name})"
+            return Change(want.name, CREATE, (why,), want.platform)
         return Change(want.name, CREATE, (f"new service: {_what(want)} on {want.platform}",), want.platform)
 
     obs = observed.get(record.job_id) if observed is not None else _from_record(record)
@@ -250,21 +306,27 @@ def _decide(
             f"platform: {record.platform!r} → {want.platform!r}",
             *[d for d in diff if not d.startswith("platform:")],
         ]
-    cbd, why = replace_strategy(want)
+    capacity = out.capacities.get(want.platform) if out.capacities is not None else None
+    choice = rollout.choose(
+        want,
+        replace_strategy(want),
+        capacity,
+        routed=out.routed,
+        moving_from=record.platform if record.platform != want.platform else None,
+    )
 
     def replace(*reasons: str) -> Change:
         if want.spec.protect:
             out.protected.append(
                 f"service {want.name!r} is protected (protect: true) and would be replaced: {'; '.join(reasons)}"
             )
-        order = "create before destroy" if cbd else f"destroy before create: {why}"
         return Change(
             want.name,
             REPLACE,
-            (*reasons, order),
+            (*reasons, choice.why),
             want.platform,
             job_id=record.job_id,
-            create_before_destroy=cbd,
+            create_before_destroy=choice.rolling,
         )
 
     if obs is None or obs.status == "missing":
@@ -325,6 +387,10 @@ def _state_only_changes(record: ServiceRecord, want: Desired) -> list[str]:
     old_timeout = record.spec.get("readiness", {}).get("timeout")
     if old_timeout != want.spec.readiness.timeout:
         out.append(f"readiness.timeout: {old_timeout} → {want.spec.readiness.timeout} (state only)")
+    for name in ("rollout", "drain_timeout"):
+        old, new = record.spec.get(name), want.spec_dict.get(name)
+        if name in record.spec and old != new:
+            out.append(f"{name}: {old} → {new} (state only)")
     return out
 
 
@@ -332,7 +398,9 @@ def spec_reasons(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Human reasons for a replace, one per changed field, e.g. model_path: "a" → "b"."""
     from deepdiff import DeepDiff  # only when a spec changed: deepdiff is slow to import
 
-    ignore = {"root['protect']", "root['readiness']"}
+    from taoplan.common.hashing import NOT_IN_SPEC_HASH
+
+    ignore = {f"root['{name}']" for name in NOT_IN_SPEC_HASH}
     diff = DeepDiff(old, new, verbose_level=2, exclude_paths=ignore)
     reasons: list[str] = []
     for path, change in diff.get("values_changed", {}).items():

@@ -16,6 +16,7 @@ from taoplan.store.state import ServiceRecord, State
 
 COLUMNS = (
     "name",
+    "role",
     "job_id",
     "platform",
     "arch",
@@ -82,6 +83,8 @@ def _row(
     expires_in = obs.expires_in if refresh and obs is not None else None
     return {
         "name": record.name,
+        "service": record.service_name,
+        "role": role_of(state, record),
         "job_id": record.job_id,
         "platform": record.platform,
         "arch": record.network_arch,
@@ -97,16 +100,24 @@ def _row(
     }
 
 
+def role_of(state: State, record: ServiceRecord) -> str:
+    """serving | retiring (replaced, serves until its successor is ready) | draining (out of
+    routing, finishing requests)."""
+    if record.draining:
+        return "draining"
+    return "retiring" if record.job_id in state.retiring else "serving"
+
+
 def collect(ws: Workspace, state: State, refresh: bool = True) -> list[dict[str, Any]]:
     observed = ws.refresh(state) if refresh else {}
-    records = list(state.services.values())
+    records = sorted(state.records(), key=lambda r: (r.service_name, r.name, r.job_id in state.retiring))
     with ThreadPoolExecutor(max_workers=min(16, max(1, len(records)))) as pool:
         return list(pool.map(lambda r: _row(ws, state, r, observed.get(r.job_id), refresh), records))
 
 
 def service_logs(ws: Workspace, state: State, name: str, tail: int, follow: bool) -> Iterator[str]:
     """A service's log lines from its platform (`taoplan logs`, the dashboard's logs tail)."""
-    record = state.services.get(name)
+    record = state.services.get(name) or state.record_of(name)
     if record is None:
         raise ConfigError(f"no service named {name!r} in state; known: {', '.join(state.services) or 'none'}")
     return ws.platform(record.platform, state.lineage).logs(record, tail, follow)

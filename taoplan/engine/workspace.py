@@ -72,7 +72,7 @@ class Workspace:
 
     def platforms_in_use(self, state: State) -> list[str]:
         names = {spec.platform for spec in self.config.services.values()}
-        names |= {record.platform for record in state.services.values()}
+        names |= {record.platform for record in state.records()}
         return sorted(n for n in names if platforms.is_available(n))
 
     def refresh(
@@ -134,6 +134,7 @@ class Workspace:
             targets=targets,
             force_replace=force_replace,
             capacities=self.capacities if refresh else None,
+            routed=self.config.gateway_declared,
         )
         return self._annotate(plan, desired, state, observed), desired
 
@@ -186,8 +187,8 @@ class Workspace:
         try:
             with StateLock(self.store.dir, ENDPOINT_LOCK_WAIT, f"reopen the endpoint of {record.name}"):
                 current = self.store.load()
-                fresh = current.services.get(record.name)
-                if fresh is None or fresh.job_id != record.job_id:
+                fresh = current.record_of(record.job_id)
+                if fresh is None:
                     return found
                 found = platform.endpoint(fresh)
                 if found.updates:

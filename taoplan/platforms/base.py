@@ -129,7 +129,9 @@ class Platform(Protocol):
     Config: ClassVar[type[BaseModel]]
 
     def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
-        """(create_before_destroy, why not). Pure: it must not touch the network."""
+        """(can the old and the new workload run at once, note): False with why not (a fixed
+        port); True with a note when the platform holds no GPUs for it. Whether the GPUs can be
+        held twice is decided from capacity (engine.rollout). Pure: it must not touch the network."""
         ...
 
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, ValidationError, field_validator
 
 from taoplan.common.perf import paused_gc
 from taoplan.errors import ConfigError
 from taoplan.spec import imageref, platform_settings, servers, yamlsrc
+from taoplan.spec.blocks import Pricing, Readiness, Smoke, Strict  # noqa: F401 - Smoke re-exported
 from taoplan.spec.gateway_settings import GatewaySettings
 from taoplan.spec.references import References
 from taoplan.spec.servers import ServerBlock
@@ -27,36 +28,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 PLATFORM_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Smoke(_Strict):
-    """readiness.smoke as a mapping: on, with what an arch that requires media needs (cosmos-rl)."""
-
-    image: str | None = None  # an image URL (or a path inside the container) the server can read
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or value.startswith("data:")):
-            raise ValueError("give an image URL (http(s)://...) or an absolute path inside the container")
-        return value
-
-
-class Readiness(_Strict):
-    timeout: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 1800
-    #: after readiness, one small real request (spec/smoke.py); false turns it off
-    smoke: StrictBool | Smoke = True
-
-
-class Pricing(_Strict):
-    gpu_hour: Annotated[float, Field(ge=0)]
-    prompt_token: Annotated[float, Field(ge=0)] | None = None  # per prompt token, when billed so
-    completion_token: Annotated[float, Field(ge=0)] | None = None
-
-
-class ServiceSpec(_Strict):
+class ServiceSpec(Strict):
     """One service as declared (defaults already merged in): a TAO arch or a generic ``server``."""
 
     network_arch: str | None = None
@@ -73,6 +45,13 @@ class ServiceSpec(_Strict):
     secrets: list[str] = Field(default_factory=list)
     readiness: Readiness = Field(default_factory=Readiness)
     protect: StrictBool = False
+    #: identical workloads behind the gateway; changing it alone scales in place
+    replicas: Annotated[StrictInt, Field(ge=1, le=64)] = 1
+    #: how a replace runs: rolling (new first, then drain the old) or recreate (old first);
+    #: unset: rolling when the GPUs can be held twice (engine/rollout.py)
+    rollout: Literal["rolling", "recreate"] | None = None
+    #: how long a replaced or removed workload may finish its in-flight requests (seconds)
+    drain_timeout: Annotated[float, Field(ge=0, le=24 * 3600)] = 60
 
     @field_validator("network_arch")
     @classmethod
@@ -223,6 +202,20 @@ class ServiceSpec(_Strict):
         overlap = set(self.secrets) & set(self.env)
         if overlap:
             return [("secrets", f"{', '.join(sorted(overlap))} is both in env and in secrets")]
+        if self.replicas > 1 and self.host_port is not None:
+            return [
+                (
+                    "replicas",
+                    f"{self.replicas} replicas cannot share host_port {self.host_port}; remove host_port",
+                )
+            ]
+        if self.rollout == "rolling" and self.host_port is not None:
+            return [
+                (
+                    "rollout",
+                    f"rolling needs a second port while both run; host_port {self.host_port} is fixed",
+                )
+            ]
         return []
 
 
@@ -232,7 +225,7 @@ def _env_text(value: Any) -> str:
     return str(value)
 
 
-class FileModel(_Strict):
+class FileModel(Strict):
     version: Literal[1]
     project: str | None = None
     defaults: dict[str, Any] = {}
@@ -252,6 +245,8 @@ class ServicesConfig:
     pricing: dict[str, Pricing]
     source: yamlsrc.Source
     gateway: GatewaySettings = GatewaySettings()
+    #: the file has a ``gateway:`` section: its services are served behind the gateway
+    gateway_declared: bool = False
     #: a credentials file apply takes secrets from (after the environment), as written: ~ allowed
     secrets_file: str | None = None
 
@@ -392,6 +387,7 @@ def _load_services(path: Path, refs: References) -> ServicesConfig:
         pricing=top.pricing,
         source=source,
         gateway=gateway,
+        gateway_declared=top.gateway is not None,
         secrets_file=top.secrets_file,
     )
 

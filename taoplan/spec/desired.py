@@ -12,15 +12,32 @@ from taoplan.spec.config import ServicesConfig, ServiceSpec
 from taoplan.spec.references import References, ResolvedImage, resolve_image, resolve_server_image
 
 
+def instance_key(service: str, replica: int) -> str:
+    """The state key of one replica: the service name, then ``name.1``, ``name.2``..."""
+    return service if replica == 0 else f"{service}.{replica}"
+
+
+def service_of(key: str) -> str:
+    """The service an instance key belongs to (a dot never occurs in a service name)."""
+    return key.split(".", 1)[0]
+
+
 @dataclass(frozen=True)
 class Desired:
-    name: str
+    """One instance (replica) of a service as it should run."""
+
+    name: str  # the instance key (``instance_key``)
     spec: ServiceSpec
     spec_dict: dict[str, Any]
     spec_hash: str
     image: str
     image_rule: str
     platform_config: dict[str, Any]
+    replica: int = 0
+
+    @property
+    def service(self) -> str:
+        return service_of(self.name)
 
     @property
     def platform(self) -> str:
@@ -42,23 +59,27 @@ def _build(config: ServicesConfig, refs: References, environ: Mapping[str, str])
     platform_texts = {name: hashing.canonical(d) for name, d in platform_dicts.items()}
     images: dict[tuple[str, str | None], ResolvedImage] = {}  # resolve once per (arch, image)
     for name, spec in config.services.items():
-        key = (spec.kind, spec.image)
-        if key not in images:
-            images[key] = (
+        image_key = (spec.kind, spec.image)
+        if image_key not in images:
+            images[image_key] = (
                 resolve_server_image(spec.server.type, spec.image, refs, environ)
                 if spec.server is not None
                 else resolve_image(str(spec.network_arch), spec.image, refs, environ)
             )
-        resolved = images[key]
+        resolved = images[image_key]
         spec_dict = spec.model_dump(mode="json")
         platform_config = platform_dicts[spec.platform]
-        out[name] = Desired(
-            name=name,
-            spec=spec,
-            spec_dict=spec_dict,
-            spec_hash=hashing.spec_hash(spec_dict, resolved.image, platform_texts[spec.platform]),
-            image=resolved.image,
-            image_rule=resolved.rule,
-            platform_config=platform_config,
-        )
+        spec_hash = hashing.spec_hash(spec_dict, resolved.image, platform_texts[spec.platform])
+        for replica in range(spec.replicas):
+            key = instance_key(name, replica)
+            out[key] = Desired(
+                name=key,
+                spec=spec,
+                spec_dict=spec_dict,
+                spec_hash=spec_hash,
+                image=resolved.image,
+                image_rule=resolved.rule,
+                platform_config=platform_config,
+                replica=replica,
+            )
     return out

@@ -52,7 +52,8 @@ class ServiceRecord(BaseModel):
 
     @property
     def service_name(self) -> str:
-        return self.service or self.name
+        """The service this workload serves (instance key ``chat.1`` -> ``chat``)."""
+        return self.service or self.name.split(".", 1)[0]
 
 
 class State(BaseModel):

@@ -333,11 +333,16 @@ def test_capacity_counts_eligible_nodes_minus_running_pods() -> None:
 
 
 def test_replace_order_follows_what_the_cluster_can_hold() -> None:
+    from taoplan.engine import rollout
+    from tests.unit.test_planner import want
+
     k8s = platform()
-    assert k8s.replace_strategy(1, None) == (True, "")  # nothing observed: create before destroy
+    assert k8s.replace_strategy(1, None) == (True, "")  # the GPUs free decide (engine.rollout)
     assert k8s.replace_strategy(1, 8081)[0] is False  # the local port cannot be held twice
     k8s._capacity = capacity([node("a", 4)], [gpu_pod("a", 2)], KubernetesConfig())
-    assert k8s.replace_strategy(2, None) == (True, "")
-    cbd, why = k8s.replace_strategy(3, None)
-    assert not cbd and "cannot hold the GPUs twice" in why
+    shared = k8s._capacity.shared(KubernetesConfig())
+    two = rollout.choose(want("a", num_gpus=2), (True, ""), shared, routed=False)
+    assert two == rollout.Choice(True, "rolling: needs 2 more GPUs during the rollout; 2 are free")
+    three = rollout.choose(want("a", num_gpus=3), (True, ""), shared, routed=False)
+    assert not three.rolling and three.why == "recreate: only 4 GPUs on this host"
     assert "3 nvidia.com/gpu: does NOT fit" in k8s.describe(deployment(gpus=3).spec)[1]

@@ -237,7 +237,7 @@ def test_plan_says_when_it_must_destroy_first() -> None:
         project="demo",
         replace_strategy=lambda d: (False, "the GPUs (2) cannot be held twice"),
     )
-    assert p.changes[0].reasons[-1] == "destroy before create: the GPUs (2) cannot be held twice"
+    assert p.changes[0].reasons[-1] == "recreate: the GPUs (2) cannot be held twice"
     assert not p.changes[0].create_before_destroy
 
 

@@ -34,8 +34,8 @@ def job8(job_id: str) -> str:
 
 
 def deployment_name(service: str, job_id: str) -> str:
-    """tao-<service>-<first 8 of the job id>; check it with ``name_problem``."""
-    return f"tao-{service}-{job8(job_id)}"
+    """tao-<instance>-<first 8 of the job id> (``chat.1`` as ``chat-1``); check it with ``name_problem``."""
+    return f"tao-{service.replace('.', '-')}-{job8(job_id)}"
 
 
 def name_problem(name: str) -> str:

@@ -70,10 +70,7 @@ class Lepton:
     # ----------------------------------------------------------------------------- planning facts
 
     def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
-        return (
-            False,
-            "a second deployment would need the node group's GPUs twice over while both run",
-        )
+        return True, ""  # the GPUs free, read at refresh, decide (engine.rollout)
 
     def describe(self, spec: ServiceSpec) -> tuple[str, ...]:
         if self._settings_problem is not None:

@@ -108,8 +108,8 @@ class LocalDocker:
         if host_port is not None:
             return False, f"fixed host_port {host_port}"
         if self.config.gpus == "nvidia":
-            return False, f"the GPUs ({num_gpus}) cannot be held twice"
-        return True, ""
+            return True, ""  # the GPUs free, read at refresh, decide (engine.rollout)
+        return True, "no GPUs are held (gpus: none)"
 
     # ----------------------------------------------------------------------------- apply
 

@@ -72,7 +72,7 @@ class Slurm:
     # ----------------------------------------------------------------------------- planning facts
 
     def replace_strategy(self, num_gpus: int, host_port: int | None) -> tuple[bool, str]:
-        return False, f"a Slurm job's GPUs ({num_gpus}) are not requested twice"
+        return True, ""  # the GPUs free, read at refresh, decide (engine.rollout)
 
     def warm(self, writing: bool = False) -> None:
         """Nothing to import: the cluster is reached with the ssh binary."""
