@@ -20,6 +20,7 @@ from taoplan.traffic.gateway.wire import dumps
 
 if TYPE_CHECKING:
     from taoplan.traffic.gateway.core import Gateway
+    from taoplan.traffic.gateway.table import Service
 
 Send = Any
 Receive = Any
@@ -92,12 +93,18 @@ class App:
         await self._dashboard(scope, receive, send)
 
     async def models(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Each service once; ``x_taoplan`` says its readiness (ready: a request may go to one of its
+        workloads) and, under ``replicas``, each workload's."""
         _caller, key = self.gw.auth.caller(header(scope, b"authorization"))
+        table = self.gw.table
         data = []
-        for name, service in sorted(self.gw.table.services.items()):
+        for name in table.names():
             if key is not None and key.services is not None and name not in key.services:
                 continue
+            service = table.speaker(name)
+            assert service is not None
             t = service.target
+            ready = service.routable
             data.append(
                 {
                     "id": name,
@@ -105,15 +112,16 @@ class App:
                     "created": _epoch(t.started_at),
                     "owned_by": "taoplan",
                     "x_taoplan": {
-                        "ready": service.ready,
-                        "readiness": "ready" if service.ready else service.reason,
-                        "reason": None if service.ready else service.reason,
+                        "ready": ready,
+                        "readiness": "ready" if ready else service.reason,
+                        "reason": None if ready else service.reason,
                         "message": service.message or None,
                         "arch": t.arch,
                         "platform": t.platform,
                         "job_id": t.job_id,
                         "num_gpus": t.num_gpus,
                         "started_at": t.started_at,
+                        "replicas": [_workload(w) for w in table.workloads(name)],
                     },
                 }
             )
@@ -123,9 +131,9 @@ class App:
         await respond(send, 200, dumps({"status": "live", "draining": self.gw.draining}))
 
     async def ready(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        services = self.gw.table.services.values()
-        ready = sum(1 for s in services if s.ready)
-        body: dict[str, Any] = {"services": len(services), "ready": ready}
+        table = self.gw.table
+        ready = len(table.ready_names())
+        body: dict[str, Any] = {"services": len(table.names()), "ready": ready}
         if self.gw.draining:
             body["status"] = "draining"
         else:
@@ -134,13 +142,28 @@ class App:
 
     async def metrics(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         self.gw.metrics.in_flight = self.gw.in_flight
+        self.gw.metrics.workloads = list(self.gw.table.services.values())
         payload, ctype = self.gw.metrics.render()
         await respond(send, 200, payload, ctype)
 
     async def openapi(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         from taoplan.traffic.gateway.openapi import document
 
-        await respond(send, 200, dumps(document(self.gw.settings.listen, self.gw.table.services)))
+        await respond(send, 200, dumps(document(self.gw.settings.listen, self.gw.table.names())))
+
+
+def _workload(service: Service) -> dict[str, Any]:
+    t = service.target
+    return {
+        "replica": service.key,
+        "job_id": t.job_id,
+        "ready": service.routable,
+        "readiness": "ready" if service.routable else service.reason,
+        "draining": t.draining,
+        "retiring": t.retiring,
+        "in_flight": service.inflight,
+        "started_at": t.started_at,
+    }
 
 
 def _epoch(started_at: str | None) -> int:

@@ -1,5 +1,5 @@
 """``POST /v1/chat/completions``, in order: caller (401), content type (415), size (413), JSON and
-shape (400), model -> service (404/400/503), key scope (403), the arch's rules (400), budget and
+shape (400), model -> one of the service's workloads (404/400/503), key scope (403), the arch's rules (400), budget and
 rpm (429); then the upstream, whole or streamed; then one request-log row and the metrics.
 
 A client that goes away cancels the request (and so the upstream exchange): the disconnect watch
@@ -37,7 +37,8 @@ class Call:
     time: float = field(default_factory=time.time)
     caller: str = "-"
     end_user: str | None = None
-    service: Service | None = None
+    service: Service | None = None  # the workload chosen (counted in flight until the request ends)
+    model: str | None = None  # what the body named: a retry chooses among its workloads
     status: int = 0
     error_type: str | None = None
     upstream_s: float | None = None
@@ -78,6 +79,8 @@ async def handle(gw: Gateway, scope: dict[str, Any], receive: Any, send: Any) ->
         if watch is not None:
             watch.cancel()
         gw.in_flight -= 1
+        if call.service is not None:
+            gw.table.release(call.service)
         gw.record(call)
 
 
@@ -115,8 +118,9 @@ async def _admit(gw: Gateway, call: Call, scope: dict[str, Any], receive: Any) -
     user_header = header(scope, b"x-taoplan-user")
     incoming = checks.parse(raw, user_header.decode("utf-8", "replace") if user_header else None)
     call.end_user = incoming.end_user
-    service = gw.table.resolve(incoming.model)
-    call.service = service
+    # chosen and counted in flight in one step: a rollout that waits for 0 in flight never misses it
+    call.model = incoming.model
+    call.service = service = gw.table.pick(incoming.model)
     gw.auth.allow_service(key, service.name)
     incoming = checks.check(incoming, service.target.arch, gw.refs.request, gw.settings.sampling)
     incoming = checks.to_server(incoming, service.target.served_name)

@@ -63,7 +63,7 @@ class Gateway:
             time=call.time,
             caller=call.caller,
             end_user=call.end_user,
-            service=target.name if target else None,
+            service=target.group if target else None,  # the service, whichever replica answered
             job_id=target.job_id if target else None,
             platform=target.platform if target else None,
             arch=target.arch if target else None,

@@ -6,7 +6,10 @@ scraped. prometheus-client's own Counter/Histogram cost about 40 us per request 
 
 Labels are bounded: ``service`` is a service of the table (anything else is ``-``), ``caller`` is a
 key name or the OS user (``-`` before authentication), ``status`` an HTTP status. Key values never
-appear; nor do end users (unbounded), which are in the request log instead.
+appear; nor do end users (unbounded), which are in the request log instead. A service's workloads
+(replicas, and a rollout's retiring ones) have their own ``taoplan_gateway_replica_*`` series,
+labelled by ``service`` too (so that dashboards sum them by service), ``replica`` (the instance key)
+and ``job_id``; a workload's series go when it leaves the table.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from taoplan.traffic.gateway.table import Service
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -59,8 +64,10 @@ class Metrics:
         self.requests: dict[tuple[str, str, str], int] = {}
         self.histograms: dict[str, dict[str, _Histogram]] = {kind: {} for kind in HISTOGRAMS}
         self.costs: dict[str, float] = {}
-        self.ready: dict[str, tuple[tuple[str, str, str], int]] = {}
+        #: job id -> ((service, replica, job id, arch, platform), 1 when a request may go to it)
+        self.ready: dict[str, tuple[tuple[str, str, str, str, str], int]] = {}
         self.in_flight = 0
+        self.workloads: Iterable[Service] = ()  # the table's, set before each scrape
         self.registry.register(_Collector(self))
 
     def _histogram(self, kind: str, service: str) -> _Histogram:
@@ -89,12 +96,13 @@ class Metrics:
         if cost:
             self.costs[caller] = self.costs.get(caller, 0.0) + cost
 
-    def set_ready(self, name: str, service: Service) -> None:
-        labels = (name, service.target.arch or "-", service.target.platform or "-")
-        self.ready[name] = (labels, 1 if service.ready else 0)
+    def set_ready(self, service: Service) -> None:
+        t = service.target
+        labels = (service.name, service.key, t.job_id, t.arch or "-", t.platform or "-")
+        self.ready[t.job_id] = (labels, 1 if service.routable else 0)
 
-    def forget(self, name: str) -> None:
-        self.ready.pop(name, None)
+    def forget(self, job_id: str) -> None:
+        self.ready.pop(job_id, None)
 
     def render(self) -> tuple[bytes, bytes]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -137,9 +145,27 @@ class _Collector:
             cost.add_metric([caller], value)
         yield cost
         ready = GaugeMetricFamily(
-            "taoplan_gateway_service_ready", "1 when the service is routed to, else 0",
+            "taoplan_gateway_service_ready", "1 when the service is routed to (one of its workloads), else 0",
             labels=["service", "arch", "platform"],
         )  # fmt: skip
-        for labels, value in sorted(m.ready.values()):
-            ready.add_metric(list(labels), value)
+        by_service: dict[tuple[str, str, str], int] = {}
+        for (service, _replica, _job, arch, platform), value in m.ready.values():
+            key = (service, arch, platform)
+            by_service[key] = max(value, by_service.get(key, 0))
+        for service_labels, value in sorted(by_service.items()):
+            ready.add_metric(list(service_labels), value)
         yield ready
+        replica = GaugeMetricFamily(
+            "taoplan_gateway_replica_ready", "1 when a request may go to this workload (ready, not draining)",
+            labels=["service", "replica", "job_id", "arch", "platform"],
+        )  # fmt: skip
+        for workload_labels, value in sorted(m.ready.values()):
+            replica.add_metric(list(workload_labels), value)
+        yield replica
+        busy = GaugeMetricFamily(
+            "taoplan_gateway_replica_requests_in_flight", "Chat requests in progress on this workload",
+            labels=["service", "replica", "job_id"],
+        )  # fmt: skip
+        for w in sorted(m.workloads, key=lambda w: (w.name, w.key, w.job_id)):
+            busy.add_metric([w.name, w.key, w.job_id], w.inflight)
+        yield busy

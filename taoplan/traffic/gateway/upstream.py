@@ -6,7 +6,9 @@
   judges it): not ready (202/503 with a loading type) -> 503 + Retry-After + the server's reason,
   and the service leaves routing at once; will never load -> 503 with its reason; the upstream's
   own 4xx keeps its status in the OpenAI shape; its 5xx -> 502.
-- A connection refused or closed mid-answer -> 502; no answer within ``upstream_timeout`` -> 504.
+- A connection refused, or closed before any answer, by a workload whose service has another
+  routable one: sent there once more (a rollout stops workloads; see ``_connect``). Otherwise, and
+  closed mid-answer -> 502; no answer within ``upstream_timeout`` -> 504.
   Streaming, after the first byte: an SSE error event, then the end of the stream.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from taoplan.platforms.common.health import CONNECTING, FATAL, WAIT, Verdict
 from taoplan.traffic.gateway.asgi import answer
+from taoplan.traffic.gateway.checks import to_server
 from taoplan.traffic.gateway.errors import GatewayError, upstream_failed, upstream_timeout
 from taoplan.traffic.gateway.streaming import SSEScan, error_event, reply_json, whole_as_events
 from taoplan.traffic.gateway.table import Table
@@ -85,13 +88,11 @@ def _headers(call: Call) -> list[tuple[bytes, bytes]]:
 async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service, send: Any) -> None:
     import aiohttp
 
-    assert service.url is not None
-    url = service.url.rstrip("/") + gw.refs.request.chat.path
     sent = time.perf_counter()
     started = False  # has the client's response started (streaming)?
     try:
-        headers = {**HEADERS, **service.headers} if service.headers else HEADERS
-        reply = await _open(gw, url, incoming.raw, headers, _timeout(gw, incoming.stream))
+        reply = await _connect(gw, call, incoming)
+        service = call.service or service  # another workload when the first went away
         async with reply:
             ctype = reply.headers.get("Content-Type", "")
             if incoming.stream and reply.status == 200 and ctype.startswith("text/event-stream"):
@@ -110,6 +111,7 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
             return
         raise upstream_timeout(gw.settings.upstream_timeout) from None
     except aiohttp.ClientConnectorError as exc:
+        service = call.service or service
         call.upstream_s = time.perf_counter() - sent
         gw.watcher.mark_unready(service, Verdict(WAIT, CONNECTING, type(exc).__name__))
         raise upstream_failed(
@@ -117,6 +119,7 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
             "upstream_unreachable",
         ) from None
     except (aiohttp.ClientError, OSError) as exc:
+        service = call.service or service
         call.upstream_s = time.perf_counter() - sent
         detail = (
             f"service {service.name} closed the connection before answering in full ({type(exc).__name__})"
@@ -126,6 +129,56 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
             return
         raise upstream_failed(detail, "upstream_disconnected") from None
     await _whole(gw, call, service, status, raw, incoming.stream, send)
+
+
+def _target(gw: Gateway, service: Service) -> tuple[str, Mapping[str, str]]:
+    assert service.url is not None
+    headers = {**HEADERS, **service.headers} if service.headers else HEADERS
+    return service.url.rstrip("/") + gw.refs.request.chat.path, headers
+
+
+async def _connect(gw: Gateway, call: Call, incoming: Incoming) -> Any:
+    """The reply of the chosen workload, once its headers are in. A workload that refuses the
+    connection or drops it before a byte of answer (it was just stopped, or died) is not a failed
+    request while its service has another routable workload: the request goes there, once. Nothing
+    has reached the client yet, and nothing came back, so the retry is invisible to it."""
+    import aiohttp
+
+    service = call.service
+    assert service is not None
+    timeout = _timeout(gw, incoming.stream)
+    url, headers = _target(gw, service)
+    try:
+        return await _open(gw, url, incoming.raw, headers, timeout)
+    except aiohttp.ClientConnectionError as exc:
+        if isinstance(exc, asyncio.TimeoutError):
+            raise  # slow is not gone: another workload would not answer sooner
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            gw.watcher.mark_unready(service, Verdict(WAIT, CONNECTING, type(exc).__name__))
+        other = _another(gw, call, service)
+        if other is None:
+            raise
+    if other.target.served_name != service.target.served_name:
+        incoming = to_server(incoming, other.target.served_name)
+    url, headers = _target(gw, other)
+    return await _open(gw, url, incoming.raw, headers, timeout)
+
+
+def _another(gw: Gateway, call: Call, failed: Service) -> Service | None:
+    """Another routable workload for ``call``'s model, of the same service and arch (the body was
+    checked for them); it takes over the call's in-flight count. None when there is none."""
+    if call.model is None:
+        return None
+    try:
+        other = gw.table.choose(call.model, frozenset((failed.job_id,)))
+    except GatewayError:
+        return None
+    if other.name != failed.name or other.target.arch != failed.target.arch:
+        return None
+    gw.table.take(other)
+    gw.table.release(failed)
+    call.service = other
+    return other
 
 
 async def _open(gw: Gateway, url: str, raw: bytes, headers: Mapping[str, str], timeout: Any) -> Any:

@@ -1,8 +1,9 @@
 """Following what runs: state.json (and the services file) polled for changes, and every service's
 readiness endpoint polled on the readiness contract (references/request.yaml ``readiness``).
 
-- A service that apply adds, replaces or removes is in (or out of) the table within one state poll
-  (``STATE_POLL``) plus the time to find its endpoint; its readiness is probed at once.
+- A workload that apply adds, replaces or removes is in (or out of) the table within one state poll
+  (``STATE_POLL``) plus the time to find its endpoint; its readiness is probed at once. One that a
+  rollout moves to ``retiring`` or marks draining keeps its entry and its readiness (by job id).
 - Each service is probed every ``poll_interval_seconds`` (0.5 s) with a probe that gives up after
   ``PROBE_TIMEOUT``; a ready service that does not answer is probed once more at once, so it leaves
   routing within about 1 s, but not for one dropped connection. A reply is judged by
@@ -105,22 +106,29 @@ class Watcher:
             return
         state = ws.store.load()
         self.table.stamp = stamp
+        changed, updated, gone = self.table.diff(state)
+        for job_id in gone:
+            self.drop(job_id)
+        for target in updated:  # draining, retiring, a field that does not move it: same readiness
+            self.update(target)
+        for target in changed:  # a workload that moved keeps serving where it was until it is placed
+            if target.job_id in self.table.services:
+                self.update(target)
+        # what the table routes away from now reflects this state; new workloads join once placed
+        # (they are not routable before their first probe anyway)
         self.table.serial = state.serial
-        changed, gone = self.table.diff(state)
-        for name in gone:
-            self.drop(name)
         if changed:
             found = await asyncio.gather(*(self.place(ws, state, t) for t in changed))
             for service in found:
                 self.add(service)
-        for name, service in self.table.services.items():
+        for service in self.table.services.values():
             service.gpu_hour = _gpu_hour(ws, service.target.platform)
-            self.metrics.set_ready(name, service)
+            self.metrics.set_ready(service)
 
     async def place(self, ws: Workspace, state: State, target: Target) -> Service:
         url, detail, headers = await asyncio.to_thread(_endpoint, ws, state, target)
         service = Service(target, url, detail, gpu_hour=_gpu_hour(ws, target.platform), headers=headers)
-        record = state.services.get(target.name or "")
+        record = state.record_of(target.job_id)
         if record is not None and target.served_name is not None:
             from taoplan.spec.payload import readiness_of
 
@@ -128,29 +136,30 @@ class Watcher:
         return service
 
     def add(self, service: Service) -> None:
-        name = service.name
-        old = self.table.services.get(name)
-        if old is not None:
-            service.generation = old.generation + 1
-        self.table.services[name] = service
-        self.metrics.set_ready(name, service)
-        task = self.probes.pop(name, None)
+        self.table.add(service)
+        self.metrics.set_ready(service)
+        task = self.probes.pop(service.job_id, None)
         if task is not None:
             task.cancel()
-        self.probes[name] = asyncio.ensure_future(self.probe_loop(service))
+        self.probes[service.job_id] = asyncio.ensure_future(self.probe_loop(service))
 
-    def drop(self, name: str) -> None:
-        self.table.services.pop(name, None)
-        task = self.probes.pop(name, None)
+    def update(self, target: Target) -> None:
+        found = self.table.update(target)
+        if found is not None:
+            self.metrics.set_ready(found)
+
+    def drop(self, job_id: str) -> None:
+        self.table.drop(job_id)
+        task = self.probes.pop(job_id, None)
         if task is not None:
             task.cancel()
-        self.metrics.forget(name)
+        self.metrics.forget(job_id)
 
     # ----------------------------------------------------------------------------- readiness
 
     async def probe_loop(self, service: Service) -> None:
         last_reopen = time.monotonic()
-        while not self._stopping and self.table.services.get(service.name) is service:
+        while not self._stopping and self.table.services.get(service.job_id) is service:
             started = time.monotonic()
             if service.url is not None:
                 verdict = await self.probe(service.url, service.headers, service.readiness)
@@ -159,7 +168,7 @@ class Watcher:
                     # it does not answer twice (still within about 1 s), not for one dropped connection
                     verdict = await self.probe(service.url, service.headers, service.readiness)
                 if service.set_verdict(verdict):
-                    self.metrics.set_ready(service.name, service)
+                    self.metrics.set_ready(service)
             stuck = service.url is None or (
                 service.verdict.reason == CONNECTING and time.monotonic() - service.since > REOPEN_AFTER
             )
@@ -200,12 +209,12 @@ class Watcher:
         if url != service.url or detail != service.detail or headers != service.headers:
             service.url, service.detail, service.headers = url, detail, headers
             service.since = time.monotonic()
-            self.metrics.set_ready(service.name, service)
+            self.metrics.set_ready(service)
 
     def mark_unready(self, service: Service, verdict: Verdict) -> None:
         """What a chat reply said about readiness (202/503 not ready): routing leaves it at once."""
         if service.set_verdict(verdict):
-            self.metrics.set_ready(service.name, service)
+            self.metrics.set_ready(service)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -222,7 +231,7 @@ def _endpoint(ws: Workspace, state: State, target: Target) -> tuple[str | None, 
     request to it needs, e.g. a Lepton token); its recorded host_url otherwise."""
     from taoplan import platforms
 
-    record = state.services.get(target.name or "")
+    record = state.record_of(target.job_id)
     try:
         if record is not None and platforms.is_available(record.platform):
             found = ws.endpoint(state, record)
