@@ -1,7 +1,8 @@
 """Running the gateway: uvicorn (uvloop, httptools) in the foreground, and the drain.
 
 On SIGTERM or Ctrl+C: stop accepting, let in-flight requests finish (up to ``DRAIN_SECONDS``),
-stop the watchers, close the upstream client, flush and close the request log, exit 0. A second
+stop the watchers, remove this gateway's report for rollouts (``reports``), close the upstream
+client, flush and close the request log, exit 0. A second
 Ctrl+C stops at once. The services file and the state are read before listening: a broken file
 or an unreachable database is a one-line error and nothing listens.
 """
@@ -71,8 +72,9 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
     import uvicorn
 
     from taoplan.traffic.gateway.app import App
+    from taoplan.traffic.gateway.reports import Reporter
     from taoplan.traffic.gateway.upstream import make_session
-    from taoplan.traffic.gateway.watcher import Watcher
+    from taoplan.traffic.gateway.watcher import Watcher, warn
 
     sock = _bind(gw.settings.host, gw.settings.port, gw.settings.listen)
     gw.session = make_session()
@@ -81,8 +83,14 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
     probes = make_session()
     gw.watcher = Watcher(gw.table, gw.file, gw.state_dir, gw.refs.request.readiness, gw.metrics, probes)
     follower: asyncio.Task[None] | None = None
+    reporter: Reporter | None = None
     try:
         await gw.watcher.start()
+        assert gw.watcher.workspace is not None
+        # what this gateway routes and has in flight, for rollouts (kept up to date until it stops)
+        reporter = Reporter(gw.table, gw.watcher.workspace.store.dir, warn)
+        await reporter.tick()
+        reporter.start()
         gc.collect()
         gc.freeze()  # the start-up heap (modules, settings, rules) is never scanned again: shorter GC pauses
         follower = asyncio.ensure_future(gw.watcher.run())
@@ -104,7 +112,7 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
         )
         server = _server(config)
         if announce:
-            names = ", ".join(sorted(gw.table.services)) or "none yet"
+            names = ", ".join(gw.table.names()) or "none yet"
             print(
                 f"taoplan gateway: listening on http://{gw.settings.listen} (auth: {gw.settings.auth}); "
                 f"services: {names}; dashboard: http://{gw.settings.listen}/. Ctrl+C or SIGTERM stops it.",
@@ -119,6 +127,8 @@ async def serve(gw: Gateway, announce: bool = True) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await follower
         await gw.watcher.stop()
+        if reporter is not None:
+            await reporter.stop()
         for session in (gw.session, probes):
             with contextlib.suppress(Exception):
                 await session.close()
