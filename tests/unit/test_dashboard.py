@@ -130,3 +130,34 @@ def test_templates_and_static_files_render_and_ship() -> None:
         if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts:
             relative = path.relative_to(folder).as_posix()
             assert any(fnmatch.fnmatch(relative, g) for g in shipped), f"{relative} would not ship"
+
+
+def test_services_table_has_a_row_per_workload_grouped_by_service_with_draining_marked() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from taoplan.traffic.dashboard.live import Observer, services
+    from taoplan.traffic.gateway.table import Service, Table
+    from taoplan.traffic.request.routing import Target
+
+    refs = load_references()
+    table = Table(refs.request.archs)
+    for key, job, kw in [
+        ("chat.1", "j1", {}),
+        ("chat", "j2", {}),
+        ("chat", "j0", {"retiring": True, "draining": True}),
+        ("alpha", "j3", {}),
+    ]:
+        target = Target(job, "vllm", key, f"http://h/{job}", service=key.split(".")[0], **kw)  # type: ignore[arg-type]
+        service = Service(target, target.host_url)
+        service.set_verdict(Verdict("ready", "ready"))
+        table.add(service)
+    gw = SimpleNamespace(table=table, refs=refs, watcher=SimpleNamespace(workspace=None))
+    found = asyncio.run(services(gw, Observer(gw), lambda name: name != "alpha"))  # type: ignore[arg-type]
+    rows = [(r["name"], r["replica"], r["job_id"], r["draining"], r["retiring"]) for r in found["services"]]
+    assert rows == [
+        ("chat", "chat", "j2", False, False),  # replica 0, then the workload it replaced, then chat.1
+        ("chat", "chat", "j0", True, True),
+        ("chat", "chat.1", "j1", False, False),
+    ]
+    assert {r["state"] for r in found["services"]} == {"ready"}

@@ -77,7 +77,7 @@ class Observer:
 
 
 def judge(service: Service, record: ServiceRecord | None, snap: Snapshot | None) -> tuple[str, str]:
-    """(state, the server's reason) of one service, as ``taoplan status`` would say it now."""
+    """(state, the server's reason) of one workload, as ``taoplan status`` would say it now."""
     fresh = snap is not None and snap.observed is not None and record is not None
     if fresh and record is not None and record.job_id == service.target.job_id:
         assert snap is not None and snap.observed is not None
@@ -95,13 +95,19 @@ def judge(service: Service, record: ServiceRecord | None, snap: Snapshot | None)
 
 
 def service_row(service: Service, snap: Snapshot | None, archs: frozenset[str], now: float) -> dict[str, Any]:
+    """One workload's row: ``name`` is its service (what links and keys use), ``replica`` its
+    instance key; ``draining``: out of routing, finishing its requests before a rollout stops it."""
     t = service.target
-    record = snap.state.services.get(service.name) if snap is not None else None
+    record = snap.state.record_of(t.job_id) if snap is not None else None
     state, reason = judge(service, record, snap)
     started = parse_time(t.started_at)
     running = state in ("ready", "starting") and started is not None
     return {
         "name": service.name,
+        "replica": service.key,
+        "draining": t.draining,
+        "retiring": t.retiring,
+        "in_flight": service.inflight,
         "arch": t.arch,
         "kind": "tao" if t.arch in archs else "server",
         "platform": t.platform,
@@ -117,14 +123,16 @@ def service_row(service: Service, snap: Snapshot | None, archs: frozenset[str], 
 
 
 async def services(gw: Gateway, observer: Observer, allowed: Any) -> dict[str, Any]:
-    """The table's JSON: every service ``allowed(name)`` admits, and whether the platforms answered."""
+    """The table's JSON: a row per workload of every service ``allowed(name)`` admits (a service's
+    replicas, then any workload a rollout is retiring, under it), and whether the platforms answered."""
     snap = await observer.current()
     now = time.time()
     archs = frozenset(gw.refs.request.archs)
     rows = [
         service_row(service, snap, archs, now)
-        for name, service in sorted(gw.table.services.items())
+        for name in gw.table.names()
         if allowed(name)
+        for service in gw.table.workloads(name)
     ]
     return {
         "services": rows,

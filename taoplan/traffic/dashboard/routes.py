@@ -102,7 +102,8 @@ class Dashboard:
         await respond(send, 200, dumps(body), headers=JSON_HEADERS)
 
     def service(self, name: str, key: Any) -> Service:
-        found = self.gw.table.services.get(_name(name))
+        """The workload that stands for a service (or an instance key) on its page."""
+        found = self.gw.table.speaker(_name(name))
         if found is None:
             raise not_found(f"no service named {name!r}", code="service_not_found")
         self.gw.auth.allow_service(key, found.name)
@@ -111,11 +112,13 @@ class Dashboard:
     async def about(self, service: Service, what: str | None, query: dict[str, str]) -> dict[str, Any]:
         if what in (None, "form"):
             snap = await self.observer.current()
-            row = live.service_row(service, snap, frozenset(self.gw.refs.request.archs), _now())
+            archs, now = frozenset(self.gw.refs.request.archs), _now()
+            row = live.service_row(service, snap, archs, now)
             if what == "form":
                 return {"service": row, **activity.chat_form(self.gw.refs.request, service.target.arch)}
             found = await self.blocking(activity.service_activity, self.reader, service.name)
-            return {"service": row, "activity": found}
+            replicas = [live.service_row(w, snap, archs, now) for w in self.gw.table.workloads(service.name)]
+            return {"service": row, "replicas": replicas, "activity": found}
         if what == "logs":
             tail = _tail(query.get("tail"))
             lines = await self.blocking(activity.logs_tail, self.gw, service.name, tail)

@@ -3,13 +3,24 @@
 (() => {
   let windowName = "24h";
 
+  // One row per workload: its service's link named by the instance key (chat, chat.1...); a
+  // workload a rollout replaced says so: "replaced" while it still serves, "draining" after.
+  function who(s) {
+    const replica = s.replica || s.name;
+    const link = TP.el("a", { href: "/ui/services/" + encodeURIComponent(s.name), text: replica });
+    if (!s.draining && !s.retiring) return link;
+    const mark = s.draining ? "draining" : "replaced";
+    const title = s.draining ? "out of routing; finishing " + s.in_flight + " request(s)" : "serves until its successor is ready";
+    return TP.el("span", {}, link, " ", TP.el("small", { class: "mark " + mark, title: title, text: mark }));
+  }
+
   async function services() {
     const data = await TP.api("/ui/api/services");
     const err = document.getElementById("platform-error");
     err.hidden = !data.platform_error;
     err.textContent = data.platform_error ? "The platforms could not be asked: " + data.platform_error : "";
     TP.fill(document.getElementById("services"), data.services.map((s) => [
-      TP.el("a", { href: "/ui/services/" + encodeURIComponent(s.name), text: s.name }),
+      who(s),
       s.kind === "server" ? s.arch + " (server)" : s.arch,
       s.platform,
       TP.badge(s.state, s.reason),

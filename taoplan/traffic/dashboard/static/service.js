@@ -20,6 +20,9 @@
       ...fact("Uptime", TP.duration(s.uptime_s)),
       ...fact("Time to ready", s.time_to_ready_s === null || s.time_to_ready_s === undefined ? null : s.time_to_ready_s.toFixed(1) + " s"),
       ...fact("GPUs", String(s.num_gpus)),
+      ...(data.replicas && data.replicas.length > 1
+        ? fact("Workloads", data.replicas.map((r) => r.replica + " " + r.state + (r.draining ? " (draining)" : r.retiring ? " (replaced)" : "")).join(", "))
+        : []),
     );
     document.getElementById("totals").textContent =
       a.requests + " requests, " + a.errors + " errors, p50 " + (TP.ms(a.p50_ms) || "–") + ", p95 " + (TP.ms(a.p95_ms) || "–");
