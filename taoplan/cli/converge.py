@@ -130,7 +130,9 @@ def _check_secrets(ws: Workspace, the_plan: Plan) -> None:
     from taoplan.engine.plan import CREATE, REPLACE
     from taoplan.errors import ConfigError
 
-    starting = [c.service for c in the_plan.changes if c.action in (CREATE, REPLACE)]
+    from taoplan.spec.desired import service_of
+
+    starting = sorted({service_of(c.service) for c in the_plan.changes if c.action in (CREATE, REPLACE)})
     if starting and ws.config.secrets_file is not None:
         where = f"{ws.config.source.where(('secrets_file',))}: secrets_file"
         path = secrets.resolve(ws.config.secrets_file, ws.file.parent)

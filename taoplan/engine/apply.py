@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 from taoplan.common import faults, hashing
 from taoplan.engine import phases, smoke
+from taoplan.engine.placement import place
 from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Change, Plan
 from taoplan.engine.progress import Reporter
 from taoplan.engine.readiness import Result, wait_ready
@@ -31,7 +31,6 @@ from taoplan.engine.workspace import Workspace
 from taoplan.errors import TaoplanError
 from taoplan.platforms.base import Deployment, Endpoint, Observation, Placement, Platform
 from taoplan.spec import payload
-from taoplan.spec.deployment import build_deployment
 from taoplan.spec.desired import Desired
 from taoplan.store.journal import Journal
 from taoplan.store.state import ServiceRecord, State
@@ -74,6 +73,7 @@ class Applier:
         self._sem: asyncio.Semaphore | None = None
         self._clocks: dict[str, phases.Clock] = {}  # job_id -> this apply's phase timings
         self._rolling: dict[str, asyncio.Lock] = {}  # service -> one rolling replace at a time
+        self._halted: dict[str, str] = {}  # service -> why its rollout stopped
         self.retirer = Retirer(ws, journal, reporter, self.platform, self._save, self._run)
 
     # ----------------------------------------------------------------------------- helpers
@@ -125,7 +125,7 @@ class Applier:
             deletes = [c for c in plan.changes if c.action == DELETE]
             others = [c for c in plan.changes if c.action != DELETE]
             results = list(await asyncio.gather(*(self._guard(c, self._delete(c)) for c in deletes)))
-            placements = await asyncio.to_thread(self._place, others, desired)
+            placements = await asyncio.to_thread(place, self.ws, self.state, self.platform, others, desired)
             results += await asyncio.gather(
                 *(self._guard(c, self._converge(c, desired[c.service], placements)) for c in others)
             )
@@ -146,36 +146,6 @@ class Applier:
             )
             self.reporter.done(change.service, False, exc.message)
             return Outcome(change.service, change.action, False, exc.message, change.job_id)
-
-    # ----------------------------------------------------------------------------- placement
-
-    def _place(
-        self, changes: Sequence[Change], desired: dict[str, Desired]
-    ) -> dict[str, tuple[Deployment, Placement]]:
-        """New job_ids and platform allocations (ports...) for every create and replace, per platform."""
-        by_platform: dict[str, list[Deployment]] = {}
-        for change in changes:
-            if change.action in (CREATE, REPLACE):
-                want = desired[change.service]
-                deployment = build_deployment(self.ws, want, str(uuid.uuid4()), self.state.lineage)
-                by_platform.setdefault(want.platform, []).append(deployment)
-        out: dict[str, tuple[Deployment, Placement]] = {}
-        registry_entries = self.ws.registry.entries().values()
-        placed: set[int] = set()  # host ports given out in this run, on any platform (tunnels are local too)
-        for name, deployments in by_platform.items():
-            taken = {r.host_port for r in self.state.records() if r.platform == name and r.host_port}
-            taken |= {
-                int(e["host_port"])
-                for e in registry_entries
-                if e.get("platform") == name and isinstance(e.get("host_port"), int)
-            }
-            placements = self.platform(name).prepare(deployments, taken | placed)
-            for d in deployments:
-                out[d.service] = (d, placements[d.job_id])
-                port = placements[d.job_id].host_port
-                if port is not None:
-                    placed.add(port)
-        return out
 
     # ----------------------------------------------------------------------------- delete
 
@@ -225,9 +195,18 @@ class Applier:
     ) -> Outcome:
         if change.action == NOOP:
             return await self._settle(change, want)
-        if change.action == REPLACE and change.create_before_destroy:
+        if (change.action == REPLACE and change.create_before_destroy) or change.retire:
             async with self._rolling.setdefault(want.service, asyncio.Lock()):  # max surge 1
-                return await self._create(change, want, placements)
+                halted = self._halted.get(want.service)
+                if halted is not None:  # an earlier replica's rollout failed: keep the old ones
+                    said = f"not rolled: {halted} (the old workload keeps serving)"
+                    self.journal.write("outcome", service=change.service, action=change.action, outcome="skipped")
+                    self.reporter.done(change.service, False, said)
+                    return Outcome(change.service, change.action, False, said, change.job_id)
+                outcome = await self._create(change, want, placements)
+                if not outcome.ok:
+                    self._halted[want.service] = f"the rollout of {change.service} failed"
+                return outcome
         return await self._create(change, want, placements)
 
     async def _create(

@@ -159,7 +159,13 @@ def make_plan(
     for name, want in desired.items():
         if in_scope(name):
             change = _decide(
-                want, recorded.services.get(name), observed, named(name, force_replace), replace_strategy, out
+                want,
+                recorded.services.get(name),
+                observed,
+                named(name, force_replace),
+                replace_strategy,
+                out,
+                bool(recorded.retiring_for(name)),
             )
             out.changes.append(_with_retiring(change, recorded, observed))
 
@@ -288,6 +294,7 @@ def _decide(
     forced: bool,
     replace_strategy: ReplaceStrategy,
     out: _Builder,
+    recorded_retiring: bool = False,
 ) -> Change:
     if record is None:
         if want.replica > 0:
@@ -330,7 +337,12 @@ def _decide(
         )
 
     if obs is None or obs.status == "missing":
-        if record.status == "creating":
+        if record.status in ("failed", "exited") and recorded_retiring:
+            gone = (
+                f"the last rollout failed ({record.readiness or record.status}) and removed {record.job_id[:8]}; "
+                "the old workload keeps serving until a new one is ready"
+            )
+        elif record.status == "creating":
             gone = f"the previous apply was interrupted before {record.job_id} started"
         else:
             gone = f"workload {record.job_id} is gone (removed outside taoplan)"

@@ -74,6 +74,8 @@ def _row(
         current = record.status
     elif decided is not None:
         current, detail = decided
+        if current == "missing" and record.status in ("failed", "exited"):
+            current, detail = record.status, f"{record.readiness or ''} (removed)"  # a failed rollout
     else:
         found = ws.endpoint(state, record)
         if found.url is None:
@@ -101,11 +103,11 @@ def _row(
 
 
 def role_of(state: State, record: ServiceRecord) -> str:
-    """serving | retiring (replaced, serves until its successor is ready) | draining (out of
+    """current | retiring (replaced, serves until its successor is ready) | draining (out of
     routing, finishing requests)."""
     if record.draining:
         return "draining"
-    return "retiring" if record.job_id in state.retiring else "serving"
+    return "retiring" if record.job_id in state.retiring else "current"
 
 
 def collect(ws: Workspace, state: State, refresh: bool = True) -> list[dict[str, Any]]:
