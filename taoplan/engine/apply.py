@@ -200,7 +200,9 @@ class Applier:
                 halted = self._halted.get(want.service)
                 if halted is not None:  # an earlier replica's rollout failed: keep the old ones
                     said = f"not rolled: {halted} (the old workload keeps serving)"
-                    self.journal.write("outcome", service=change.service, action=change.action, outcome="skipped")
+                    self.journal.write(
+                        "outcome", service=change.service, action=change.action, outcome="skipped"
+                    )
                     self.reporter.done(change.service, False, said)
                     return Outcome(change.service, change.action, False, said, change.job_id)
                 outcome = await self._create(change, want, placements)

@@ -128,7 +128,15 @@ def collect(file: Path, state_dir: str | None, since: str | None, by: str = "ser
     live = live_jobs(file, state_dir)
     with open_store(default_state_dir(file, state_dir), settings) as log:
         rows = log.rows(start.timestamp() if start else None)
-    return report(rows, now=now, since=start, pricing=pricing, state_jobs=state.services, live=live, by=by)
+    return report(
+        rows,
+        now=now,
+        since=start,
+        pricing=pricing,
+        state_jobs={r.job_id: r for r in state.records()},
+        live=live,
+        by=by,
+    )
 
 
 def report(

@@ -106,7 +106,9 @@ def test_an_interrupted_rollout_is_finished_by_the_next_plan() -> None:
     p = make_plan({"chat": new}, state, observed, project="demo", replace_strategy=lambda d: NO_GPUS)
     (change,) = p.changes
     assert change.action == NOOP and change.retire == ("job-chat",)
-    assert "finish the rollout: drain and delete job-chat on local-docker once chat is ready" in change.reasons
+    assert (
+        "finish the rollout: drain and delete job-chat on local-docker once chat is ready" in change.reasons
+    )
     assert p.has_changes
     gone = make_plan({}, state, observed, project="demo", replace_strategy=lambda d: NO_GPUS)
     assert sorted(c.job_id or "" for c in gone.changes if c.action == DELETE) == ["job-chat", "job-new"]
@@ -139,7 +141,9 @@ def test_rolling_or_recreate_is_chosen_and_worded(
     rolling: bool,
     why: str,
 ) -> None:
-    assert rollout.choose(want("chat", **fields), structural, capacity, routed=routed) == rollout.Choice(rolling, why)
+    assert rollout.choose(want("chat", **fields), structural, capacity, routed=routed) == rollout.Choice(
+        rolling, why
+    )
 
 
 def test_a_move_between_platforms_is_rolling() -> None:
