@@ -9,11 +9,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import openai
 
-from tests.e2e.gateway_support import SAMPLING, URL_IMAGE, user
+from tests.e2e.gateway_support import SAMPLING, URL_IMAGE, GatewayProcess, create_key, until, user
 
 RATE = 20.0  # requests per second
 WORKERS = 8  # threads, so that slow replies do not slow the rate down
@@ -86,3 +87,33 @@ class LoadLoop:
     def summary(self) -> str:
         head = "; ".join(self.failures[:5])
         return f"{len(self.replies)} answered, {len(self.failures)} failed: {head}"
+
+
+class Served:
+    """A running gateway with a key, answering for ``chat``; stopped on exit."""
+
+    def __init__(
+        self,
+        project: Path,
+        model: str = "chat",
+        env: dict[str, str] | None = None,
+        image: str | None = URL_IMAGE,  # None for an arch that takes text only
+    ) -> None:
+        self.key = create_key(project / ".taoplan", "load")
+        self.model = model
+        self.image = image
+        self.gw = GatewayProcess(project, env=env)
+        until(f"the gateway routes {model}", self.answers, timeout=120)
+
+    def answers(self) -> str:
+        reply = self.gw.chat({"model": self.model, "messages": user("hi", self.image), **SAMPLING}, self.key)
+        return "" if reply.status_code != 200 else reply.text
+
+    def load(self) -> LoadLoop:
+        return LoadLoop(self.gw.url, self.key, self.model, self.image)
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.gw.stop() == 0, self.gw.text()

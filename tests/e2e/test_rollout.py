@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import taoplan
 from tests.e2e.conftest import docker, labelled, services_yaml
-from tests.e2e.gateway_support import SAMPLING, URL_IMAGE, GatewayProcess, create_key, rows, until, user
-from tests.e2e.rollout_support import LoadLoop
+from tests.e2e.gateway_support import rows, until
+from tests.e2e.rollout_support import Served
 
 pytestmark = pytest.mark.docker
 
@@ -60,28 +60,6 @@ def assert_converged(project: Path, replicas: int) -> dict[str, Any]:
     registry = json.loads((project.parent / "registry.json").read_text())
     assert sorted(k for k in registry if k != "latest") == jobs
     return state
-
-
-class Served:
-    """A running gateway with a key, answering for ``chat``; stopped on exit."""
-
-    def __init__(self, project: Path) -> None:
-        self.key = create_key(project / ".taoplan", "load")
-        self.gw = GatewayProcess(project)
-        until("the gateway routes chat", self.answers)
-
-    def answers(self) -> str:
-        reply = self.gw.chat({"model": "chat", "messages": user("hi", URL_IMAGE), **SAMPLING}, self.key)
-        return "" if reply.status_code != 200 else reply.text
-
-    def load(self) -> LoadLoop:
-        return LoadLoop(self.gw.url, self.key, "chat")
-
-    def __enter__(self) -> Served:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.gw.stop() == 0, self.gw.text()
 
 
 def test_a_model_path_change_rolls_two_replicas_with_zero_failed_requests(dproject: Path) -> None:
