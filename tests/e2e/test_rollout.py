@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.conftest import taoplan
 from tests.e2e.conftest import docker, labelled, services_yaml
 from tests.e2e.gateway_support import rows, until
 from tests.e2e.rollout_support import Served
+from tests.e2e.test_crash_safety import start, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -192,3 +194,38 @@ def test_kill_at_each_rollout_step_then_apply_finishes_it(dproject: Path, fault:
     assert {r["model_path"] for r in load.replies[-5:]} == {"/models/v2"}
     assert_converged(dproject, 1)
     assert taoplan("plan", "--detailed-exitcode", cwd=dproject).code == 0
+
+
+@pytest.mark.parametrize("during", ["model_loading", "draining"])
+def test_ctrl_c_during_a_rollout_leaves_both_recorded_and_the_next_apply_finishes_it(
+    dproject: Path, during: str
+) -> None:
+    write(dproject, chat("/models/v1"))
+    assert taoplan("apply", "--auto-approve", cwd=dproject).code == 0
+    old = state_of(dproject)["services"]["chat"]["job_id"]
+
+    with Served(dproject) as served, served.load() as load:
+        load.wait_for(10)
+        # a long request holds the drain open, so Ctrl+C lands while the old workload drains
+        slow = chat("/models/v2", drain_timeout=30, env={"TAO_FAKE_LOAD_SECONDS": "4"})
+        write(dproject, slow)
+        proc = start(dproject, "apply", "--auto-approve")
+        if during == "draining":
+            long_request = threading.Thread(target=served.answers)
+            wait_for(proc, "waiting for the gateways to route")
+            long_request.start()
+        wait_for(proc, during)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        state = state_of(dproject)
+        assert list(state["retiring"]) == [old], "the old workload is still recorded, serving"
+        assert state["services"]["chat"]["job_id"] != old, "and so is the new one"
+        assert sorted(containers(dproject)) == sorted([old, state["services"]["chat"]["job_id"]])
+        plan = taoplan("plan", cwd=dproject)
+        assert f"finish the rollout: drain and delete {old[:8]}" in plan.out, plan.out
+        again = taoplan("apply", "--auto-approve", cwd=dproject)
+        assert again.code == 0, again.text
+        load.wait_for(10)
+    assert not load.failures, load.summary()
+    assert_converged(dproject, 1)
