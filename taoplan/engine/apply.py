@@ -195,8 +195,9 @@ class Applier:
     ) -> Outcome:
         if change.action == NOOP:
             return await self._settle(change, want)
-        if (change.action == REPLACE and change.create_before_destroy) or change.retire:
-            async with self._rolling.setdefault(want.service, asyncio.Lock()):  # max surge 1
+        if change.action == REPLACE or change.retire:
+            # one replica of a service at a time (max surge 1; a recreate keeps the others serving)
+            async with self._rolling.setdefault(want.service, asyncio.Lock()):
                 halted = self._halted.get(want.service)
                 if halted is not None:  # an earlier replica's rollout failed: keep the old ones
                     said = f"not rolled: {halted} (the old workload keeps serving)"
@@ -234,6 +235,7 @@ class Applier:
             # the recorded workload is gone: drop its stale registry entry
             await asyncio.to_thread(self.ws.registry.remove, old.job_id)
         if change.action == REPLACE and old is not None and not cbd:
+            await self.retirer.drain(old, None, want.spec.drain_timeout)  # other replicas take the traffic
             self.reporter.phase(change.service, f"stopping {old.job_id} (recreate)")
             await self._run(self.platform(old.platform).stop, old)
             self.journal.write("executed", service=change.service, job_id=old.job_id, action="stop-old")

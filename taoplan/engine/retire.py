@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taoplan.common import faults
-from taoplan.engine import drain
+from taoplan.engine.drain import Waited, until_drained, until_routed
 from taoplan.engine.progress import Reporter
 from taoplan.engine.workspace import Workspace
 from taoplan.platforms.base import Platform
@@ -47,26 +47,31 @@ class Retirer:
         self, record: ServiceRecord, successor: ServiceRecord | None, timeout: float
     ) -> None:
         service, job = record.name, record.job_id
+        await self.drain(record, successor, timeout)
+        self.reporter.phase(service, f"deleting {job[:8]}")
+        await self.run(self.platform(record.platform).stop, record)
+        self.journal.write("executed", service=service, job_id=job, action="stop-old")
+        faults.point("rollout-after-stop-old" if successor is not None else "delete-after-stop")
+        await asyncio.to_thread(self.ws.registry.remove, job)
+        self.save(lambda s: _forget(s, job))
+        self.journal.write("outcome", service=service, job_id=job, action="retire", outcome="deleted")
+
+    async def drain(self, record: ServiceRecord, successor: ServiceRecord | None, timeout: float) -> None:
+        """Steps 1 to 3: the successor routed (if any), draining in state, no request in flight."""
+        service, job = record.name, record.job_id
         if successor is not None and not record.draining:
             self.reporter.phase(successor.name, f"waiting for the gateways to route {successor.job_id[:8]}")
-            routed = await drain.until_routed(self.ws.store.dir, successor.job_id, [job], timeout)
+            routed = await until_routed(self.ws.store.dir, successor.job_id, [job], timeout)
             self._step(service, successor.job_id, "routed", routed)
             faults.point("rollout-after-routed")
         self.reporter.phase(service, f"draining {job[:8]}")
         written = self.save(lambda s: _mark_draining(s, job))
         self._step(service, job, "draining", None)
         faults.point("rollout-after-draining")
-        drained = await drain.until_drained(self.ws.store.dir, job, written.serial, timeout)
+        drained = await until_drained(self.ws.store.dir, job, written.serial, timeout)
         self._step(service, job, "drained", drained)
-        self.reporter.phase(service, f"deleting {job[:8]}")
-        await self.run(self.platform(record.platform).stop, record)
-        self.journal.write("executed", service=service, job_id=job, action="stop-old")
-        faults.point("rollout-after-stop-old")
-        await asyncio.to_thread(self.ws.registry.remove, job)
-        self.save(lambda s: _forget(s, job))
-        self.journal.write("outcome", service=service, job_id=job, action="retire", outcome="deleted")
 
-    def _step(self, service: str, job_id: str, step: str, waited: drain.Waited | None) -> None:
+    def _step(self, service: str, job_id: str, step: str, waited: Waited | None) -> None:
         fields: dict[str, Any] = {"service": service, "job_id": job_id, "step": step}
         if waited is not None:
             fields.update(ok=waited.ok, seconds=round(waited.seconds, 3))

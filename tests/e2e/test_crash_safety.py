@@ -60,6 +60,7 @@ def assert_converged(project: Path, services: dict[str, dict[str, object]]) -> N
     state = state_of(project)
     recorded = state["services"]
     assert isinstance(recorded, dict) and set(recorded) == set(services)
+    assert state["retiring"] == {}, "a rollout left a workload behind"
     jobs = sorted(r["job_id"] for r in recorded.values())
     assert sorted(labelled(project.name)) != [] and len(labelled(project.name)) == len(services)
     names = docker(
@@ -82,7 +83,8 @@ def test_kill_at_every_step_boundary_then_apply_converges(dproject: Path, fault:
 
     plan = taoplan("plan", cwd=dproject)
     assert plan.code == 0, plan.text  # state.json parses and the world is understood
-    recorded_jobs = {r["job_id"] for r in state_of(dproject)["services"].values()}  # type: ignore[union-attr]
+    state = state_of(dproject)
+    recorded_jobs = {r["job_id"] for r in [*state["services"].values(), *state["retiring"].values()]}  # type: ignore[union-attr]
     for name in labelled(dproject.name):
         container_job = docker(
             "inspect", "--format", '{{index .Config.Labels "taoplan.job-id"}}', name

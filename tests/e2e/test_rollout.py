@@ -96,6 +96,24 @@ def test_a_model_path_change_rolls_two_replicas_with_zero_failed_requests(dproje
     assert len(intents) == 2 and intents[0] < first_retired < intents[1]
 
 
+def test_recreate_with_two_replicas_goes_one_at_a_time_with_zero_failed_requests(dproject: Path) -> None:
+    """rollout: recreate (GPUs that cannot be held twice): each replica drains and stops before its
+    successor starts, one replica at a time, so the other one serves meanwhile."""
+    write(dproject, chat("/models/v1", replicas=2, rollout="recreate"))
+    assert taoplan("apply", "--auto-approve", cwd=dproject).code == 0
+
+    with Served(dproject) as served, served.load() as load:
+        load.wait_for(20)
+        write(dproject, chat("/models/v2", replicas=2, rollout="recreate"))
+        apply = taoplan("apply", "--auto-approve", cwd=dproject)
+        assert apply.code == 0, apply.text
+        assert apply.out.count("recreate: rollout: recreate (the old workload stops first)") == 2
+        load.wait_for(20)
+    assert not load.failures, load.summary()
+    assert set(load.model_paths()) == {"/models/v1", "/models/v2"}
+    assert_converged(dproject, 2)
+
+
 def test_a_rollout_whose_new_workload_fails_keeps_the_old_one_serving(dproject: Path) -> None:
     write(dproject, chat("/models/good"))
     assert taoplan("apply", "--auto-approve", cwd=dproject).code == 0
