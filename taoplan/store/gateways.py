@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taoplan.common import fsutil
+from taoplan.common import fsutil, procs
 
 REPORT_DIR = "gateways"
 HEARTBEAT = 1.0
@@ -69,7 +69,7 @@ def live_reports(state_dir: Path, now: float | None = None) -> list[Report]:
         return []
     for path in paths:
         report = _read(path)
-        if report is None or now - report.at > STALE_AFTER or not _alive(report.pid):
+        if report is None or now - report.at > STALE_AFTER or not procs.alive(report.pid):
             continue
         out.append(report)
     return out
@@ -87,13 +87,3 @@ def _read(path: Path) -> Report | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None  # being replaced, or not ours: a report is advisory
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -320,7 +320,7 @@ def test_lifecycle_on_a_real_node_plan_apply_heal_replace_destroy(real_node: str
     plan = run("plan", "--json")
     [change] = json.loads(plan.out)["changes"]
     assert change["action"] == "replace"
-    assert "create before destroy" in change["reasons"]
+    assert "rolling: needs 1 more GPU during the rollout; 3 are free" in change["reasons"]
     apply = run("apply", "--auto-approve")
     assert apply.code == 0, apply.text
     row = kproject.status()["reason"]

@@ -207,13 +207,14 @@ def test_drift_deployment_deleted_in_the_console(lepton: Double, lproject: Path)
     assert len(lepton.deployments) == 1 and name not in lepton.deployments
     [second] = list(lepton.deployments)
 
-    # a changed spec replaces the deployment: the old one (and its secrets) go first
+    # a changed spec replaces the deployment: the new one first while the node group has GPUs free,
+    # then the old one (and its secrets) go
     services_yaml(lproject, lepton, {"reason": {**REASON, "model_path": "/models/reason-2"}})
     plan = json.loads(taoplan("plan", "--json", cwd=lproject, env=env).out)
     assert plan["summary"]["replace"] == 1, plan
     apply = taoplan("apply", "--auto-approve", cwd=lproject, env=env)
     assert apply.code == 0, apply.text
-    assert "destroy before create" in apply.text
+    assert "rolling: needs 1 more GPU during the rollout" in apply.text
     [third] = list(lepton.deployments)
     assert third != second and status(lproject, env)["reason"]["state"] == "ready"
 

@@ -184,12 +184,15 @@ def _another(gw: Gateway, call: Call, failed: Service) -> Service | None:
 async def _open(gw: Gateway, url: str, raw: bytes, headers: Mapping[str, str], timeout: Any) -> Any:
     """The upstream's reply, once its headers are in. A pooled connection that the upstream had closed
     while idle fails before a byte of answer; the request then goes once more, on a new connection.
-    A close is not always seen in time: a Kubernetes port-forward passes the pod's close on late."""
+    A close is not always seen in time: a Kubernetes port-forward passes the pod's close on late, and
+    an ssh tunnel turns it into a reset (ClientOSError) of the next request on that connection."""
     import aiohttp
 
     try:
         return await gw.session.post(url, data=raw, headers=headers, timeout=timeout)
-    except aiohttp.ServerDisconnectedError:
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            raise  # refused: a new connection to the same address would be refused too
         return await gw.session.post(url, data=raw, headers=headers, timeout=timeout)
 
 
