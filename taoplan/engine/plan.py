@@ -30,7 +30,7 @@ class Change:
     platform: str
     job_id: str | None = None  # the existing workload this change acts on (replace/delete/noop)
     orphan: bool = False  # a workload that carries our labels but is not in state
-    create_before_destroy: bool = False
+    create_before_destroy: bool = False  # a replace that is rolling (engine.rollout); else recreate
     await_ready: bool = False  # noop, but apply still waits for readiness
     state_only: tuple[str, ...] = ()  # fields that change state but not what runs (protect, readiness)
     fit: str = ""  # creates and replaces: fits | queues | cannot fit | unknown (engine.fit)
@@ -40,6 +40,10 @@ class Change:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"service": self.service, "action": self.action, "reasons": list(self.reasons)}
+        if self.action == REPLACE:
+            out["rollout"] = "rolling" if self.create_before_destroy else "recreate"
+        if self.retire:
+            out["retire"] = list(self.retire)
         if self.fit:
             out["fit"] = {"verdict": self.fit, "detail": self.fit_detail}
         return out

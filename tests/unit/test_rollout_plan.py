@@ -92,6 +92,7 @@ def test_a_spec_change_rolls_every_replica_and_says_why() -> None:
         assert change.create_before_destroy
         assert change.reasons[-1] == "rolling: no GPUs are held (gpus: none)"
         assert any(r.startswith("model_path:") for r in change.reasons)
+    assert [c["rollout"] for c in p.to_json()["changes"]] == ["rolling", "rolling"]
 
 
 def test_an_interrupted_rollout_is_finished_by_the_next_plan() -> None:
@@ -110,6 +111,7 @@ def test_an_interrupted_rollout_is_finished_by_the_next_plan() -> None:
         "finish the rollout: drain and delete job-chat on local-docker once chat is ready" in change.reasons
     )
     assert p.has_changes
+    assert p.to_json()["changes"][0]["retire"] == ["job-chat"]
     gone = make_plan({}, state, observed, project="demo", replace_strategy=lambda d: NO_GPUS)
     assert sorted(c.job_id or "" for c in gone.changes if c.action == DELETE) == ["job-chat", "job-new"]
 
