@@ -1,4 +1,6 @@
-"""Every label and annotation name taoplan stamps on what it runs, in one place for all platforms."""
+"""Every label and annotation name taoplan stamps on what it runs, in one place for all platforms,
+and the instance key the service label carries: the service name for a service's first replica,
+then ``name.1``, ``name.2``... (a dot never occurs in a service name, a DNS-1123 label)."""
 
 from __future__ import annotations
 
@@ -29,3 +31,24 @@ def for_deployment(project: str, lineage: str, service: str, job_id: str, spec_h
         LINEAGE: lineage,
         TAO_JOB: job_id,
     }
+
+
+def instance_key(service: str, replica: int) -> str:
+    """The key of one replica: in state, in the service label, in ``model``."""
+    return service if replica == 0 else f"{service}.{replica}"
+
+
+def service_of(key: str) -> str:
+    """The service an instance key belongs to."""
+    return key.split(".", 1)[0]
+
+
+def replica_of(key: str) -> int:
+    """The replica number of an instance key (0 for the service name itself)."""
+    _, dot, tail = key.partition(".")
+    return int(tail) if dot and tail.isdigit() else 0
+
+
+def dns_name(key: str) -> str:
+    """An instance key where a dot is not allowed (Kubernetes and Lepton object names): ``chat-1``."""
+    return key.replace(".", "-")

@@ -129,7 +129,7 @@ def _check_secrets(ws: Workspace, the_plan: Plan) -> None:
     from taoplan.common import secrets
     from taoplan.engine.plan import CREATE, REPLACE
     from taoplan.errors import ConfigError
-    from taoplan.spec.desired import service_of
+    from taoplan.labels import service_of
 
     starting = sorted({service_of(c.service) for c in the_plan.changes if c.action in (CREATE, REPLACE)})
     if starting and ws.config.secrets_file is not None:

@@ -25,7 +25,7 @@ from taoplan.engine.placement import place
 from taoplan.engine.plan import CREATE, DELETE, NOOP, REPLACE, Change, Plan
 from taoplan.engine.progress import Reporter
 from taoplan.engine.readiness import Result, wait_ready
-from taoplan.engine.retire import DEFAULT_DRAIN_TIMEOUT, Retirer
+from taoplan.engine.retire import Retirer, drain_timeout_of
 from taoplan.engine.smoke import OnSmoke, SmokeResult
 from taoplan.engine.workspace import Workspace
 from taoplan.errors import TaoplanError
@@ -165,11 +165,9 @@ class Applier:
         try:
             if record is not None:
                 # out of routing and drained first: a scale down or a delete fails no request
-                await self.retirer.drain_and_stop(record, None, _drain_timeout(record.spec))
-                self.reporter.done(change.service, True, f"deleted {job_id}")
-                return Outcome(change.service, DELETE, True, "deleted", job_id)
-            self.reporter.phase(change.service, f"deleting {job_id}")
-            await self._run(platform.remove, job_id)
+                await self.retirer.drain_and_stop(record, None, drain_timeout_of(record))
+            else:  # an orphan: no gateway routes to a workload that is not in state
+                await self._remove_orphan(change.service, platform, job_id)
         except TaoplanError as exc:
             self.journal.write(
                 "outcome",
@@ -181,12 +179,16 @@ class Applier:
             )
             self.reporter.done(change.service, False, exc.message)
             return Outcome(change.service, DELETE, False, exc.message, job_id)
-        self.journal.write("executed", service=change.service, job_id=job_id, action=DELETE)
-        faults.point("delete-after-stop")
-        await asyncio.to_thread(self.ws.registry.remove, job_id)
-        self.journal.write("outcome", service=change.service, job_id=job_id, action=DELETE, outcome="deleted")
         self.reporter.done(change.service, True, f"deleted {job_id}")
         return Outcome(change.service, DELETE, True, "deleted", job_id)
+
+    async def _remove_orphan(self, service: str, platform: Platform, job_id: str) -> None:
+        self.reporter.phase(service, f"deleting {job_id}")
+        await self._run(platform.remove, job_id)
+        self.journal.write("executed", service=service, job_id=job_id, action=DELETE)
+        faults.point("delete-after-stop")
+        await asyncio.to_thread(self.ws.registry.remove, job_id)
+        self.journal.write("outcome", service=service, job_id=job_id, action=DELETE, outcome="deleted")
 
     # ----------------------------------------------------------------------------- create / replace / noop
 
@@ -244,7 +246,6 @@ class Applier:
 
         record = ServiceRecord(
             name=want.name,
-            service=want.service,
             job_id=deployment.job_id,
             platform=want.platform,
             network_arch=want.spec.kind,
@@ -475,8 +476,3 @@ class Applier:
             text += "\n    " + "\n    ".join(tail)
         self.reporter.done(change.service, False, message + kept)
         return Outcome(change.service, change.action, False, text, record.job_id)
-
-
-def _drain_timeout(spec: dict[str, Any]) -> float:
-    value = spec.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)
-    return float(value) if isinstance(value, (int, float)) else DEFAULT_DRAIN_TIMEOUT

@@ -6,15 +6,18 @@ a saved plan is this object serialized with the state serial it was made against
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from taoplan.common.hashing import NOT_IN_SPEC_HASH
 from taoplan.engine import fit, rollout
 from taoplan.errors import ConfigError
+from taoplan.labels import service_of
 from taoplan.platforms.base import Observation
 from taoplan.platforms.capacity import Capacity
-from taoplan.spec.desired import Desired, service_of
+from taoplan.spec.desired import Desired
 from taoplan.store.state import ServiceRecord, State
 
 CREATE, REPLACE, DELETE, NOOP = "create", "replace", "delete", "noop"
@@ -141,16 +144,17 @@ def make_plan(
 ) -> Plan:
     """Decide what apply must do. ``observed is None`` means refresh was off: trust state.
 
-    Keys are instance keys (``spec.desired.instance_key``); ``targets`` and ``force_replace`` may
+    Keys are instance keys (``labels.instance_key``); ``targets`` and ``force_replace`` may
     name a service (all its replicas) or one instance. ``capacities`` (per platform, read during
     refresh) puts a fit verdict on every create and replace and decides rolling or recreate
     (engine.rollout); without them, and with refresh off, the verdict is "unknown". ``routed``: the
     services file declares a gateway."""
-    keys = {*desired, *recorded.services, *(r.name for r in recorded.retiring.values())}
-    known = keys | {service_of(k) for k in keys}
-    for name in [*targets, *force_replace]:
-        if name not in known:
-            raise ConfigError(f"no service named {name!r} in the services file or in state")
+    if targets or force_replace:
+        keys = {*desired, *recorded.services, *(r.name for r in recorded.retiring.values())}
+        known = keys | {service_of(k) for k in keys}
+        for name in [*targets, *force_replace]:
+            if name not in known:
+                raise ConfigError(f"no service named {name!r} in the services file or in state")
 
     def named(key: str, names: Collection[str]) -> bool:
         return key in names or service_of(key) in names
@@ -158,10 +162,11 @@ def make_plan(
     in_scope = (lambda key: named(key, targets)) if targets else (lambda key: True)
     out = _Builder(capacities=capacities, routed=routed)
     recorded_jobs = {r.job_id for r in recorded.records()}
-    wanted_replicas = {want.service: want.spec.replicas for want in desired.values()}
+    retiring = recorded.retiring_by_key()
 
     for name, want in desired.items():
         if in_scope(name):
+            olds = retiring.get(name, [])
             change = _decide(
                 want,
                 recorded.services.get(name),
@@ -169,21 +174,23 @@ def make_plan(
                 named(name, force_replace),
                 replace_strategy,
                 out,
-                bool(recorded.retiring_for(name)),
+                bool(olds),
             )
-            out.changes.append(_with_retiring(change, recorded, observed))
+            out.changes.append(_with_retiring(change, olds, observed))
 
-    for name, record in recorded.services.items():
-        if name not in desired and in_scope(name):
-            why = delete_reason
-            if record.service_name in wanted_replicas:
-                had = sum(1 for r in recorded.services.values() if r.service_name == record.service_name)
-                why = f"scale down: replicas {had} → {wanted_replicas[record.service_name]}"
-            elif record.protect:
-                out.protected.append(
-                    f"service {name!r} is protected (protect: true) and would be deleted: {delete_reason}"
-                )
-            out.changes.append(Change(name, DELETE, (why,), record.platform, job_id=record.job_id))
+    leaving = [(n, r) for n, r in recorded.services.items() if n not in desired and in_scope(n)]
+    if leaving:  # a scale down says so: the service stays, with fewer replicas
+        wanted = {want.service: want.spec.replicas for want in desired.values()}
+        had = Counter(r.service_name for r in recorded.services.values())
+    for name, record in leaving:
+        why = delete_reason
+        if record.service_name in wanted:
+            why = f"scale down: replicas {had[record.service_name]} → {wanted[record.service_name]}"
+        elif record.protect:
+            out.protected.append(
+                f"service {name!r} is protected (protect: true) and would be deleted: {delete_reason}"
+            )
+        out.changes.append(Change(name, DELETE, (why,), record.platform, job_id=record.job_id))
 
     for job_id, record in recorded.retiring.items():
         if record.name not in desired and in_scope(record.name):
@@ -267,9 +274,11 @@ def _judge_fit(
     ]
 
 
-def _with_retiring(change: Change, recorded: State, observed: Mapping[str, Observation] | None) -> Change:
+def _with_retiring(
+    change: Change, retiring: list[ServiceRecord], observed: Mapping[str, Observation] | None
+) -> Change:
     """An instance with retiring predecessors (an interrupted rollout) retires them once it is ready."""
-    olds = [r for r in recorded.retiring_for(change.service) if r.job_id != change.job_id]
+    olds = [r for r in retiring if r.job_id != change.job_id]
     if not olds:
         return change
     lines = []
@@ -317,20 +326,19 @@ def _decide(
             f"platform: {record.platform!r} → {want.platform!r}",
             *[d for d in diff if not d.startswith("platform:")],
         ]
-    capacity = out.capacities.get(want.platform) if out.capacities is not None else None
-    choice = rollout.choose(
-        want,
-        replace_strategy(want),
-        capacity,
-        routed=out.routed,
-        moving_from=record.platform if record.platform != want.platform else None,
-    )
 
     def replace(*reasons: str) -> Change:
         if want.spec.protect:
             out.protected.append(
                 f"service {want.name!r} is protected (protect: true) and would be replaced: {'; '.join(reasons)}"
             )
+        choice = rollout.choose(  # only for a replace: a no-op plan of many services skips it
+            want,
+            replace_strategy(want),
+            out.capacities.get(want.platform) if out.capacities is not None else None,
+            routed=out.routed,
+            moving_from=record.platform if record.platform != want.platform else None,
+        )
         return Change(
             want.name,
             REPLACE,
@@ -413,8 +421,6 @@ def _state_only_changes(record: ServiceRecord, want: Desired) -> list[str]:
 def spec_reasons(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Human reasons for a replace, one per changed field, e.g. model_path: "a" → "b"."""
     from deepdiff import DeepDiff  # only when a spec changed: deepdiff is slow to import
-
-    from taoplan.common.hashing import NOT_IN_SPEC_HASH
 
     ignore = {f"root['{name}']" for name in NOT_IN_SPEC_HASH}
     diff = DeepDiff(old, new, verbose_level=2, exclude_paths=ignore)

@@ -22,10 +22,18 @@ from taoplan.engine.drain import Waited, until_drained, until_routed
 from taoplan.engine.progress import Reporter
 from taoplan.engine.workspace import Workspace
 from taoplan.platforms.base import Platform
+from taoplan.spec.config import ServiceSpec
 from taoplan.store.journal import Journal
 from taoplan.store.state import ServiceRecord, State
 
-DEFAULT_DRAIN_TIMEOUT = 60.0
+#: the services file's default, for records written before drain_timeout existed
+DEFAULT_DRAIN_TIMEOUT: float = ServiceSpec.model_fields["drain_timeout"].default
+
+
+def drain_timeout_of(record: ServiceRecord) -> float:
+    """How long a recorded workload may drain, from the spec it was started with."""
+    value = record.spec.get("drain_timeout")
+    return float(value) if isinstance(value, (int, float)) else DEFAULT_DRAIN_TIMEOUT
 
 
 @dataclass
@@ -50,11 +58,15 @@ class Retirer:
         await self.drain(record, successor, timeout)
         self.reporter.phase(service, f"deleting {job[:8]}")
         await self.run(self.platform(record.platform).stop, record)
-        self.journal.write("executed", service=service, job_id=job, action="stop-old")
-        faults.point("rollout-after-stop-old" if successor is not None else "delete-after-stop")
+        rollout = successor is not None  # else a delete (scale down, removed service, unfinished rollout)
+        self.journal.write(
+            "executed", service=service, job_id=job, action="stop-old" if rollout else "delete"
+        )
+        faults.point("rollout-after-stop-old" if rollout else "delete-after-stop")
         await asyncio.to_thread(self.ws.registry.remove, job)
         self.save(lambda s: _forget(s, job))
-        self.journal.write("outcome", service=service, job_id=job, action="retire", outcome="deleted")
+        outcome = "retire" if rollout else "delete"
+        self.journal.write("outcome", service=service, job_id=job, action=outcome, outcome="deleted")
 
     async def drain(self, record: ServiceRecord, successor: ServiceRecord | None, timeout: float) -> None:
         """Steps 1 to 3: the successor routed (if any), draining in state, no request in flight."""

@@ -8,25 +8,16 @@ from typing import Any
 
 from taoplan.common import hashing
 from taoplan.common.perf import paused_gc
+from taoplan.labels import instance_key, service_of
 from taoplan.spec.config import ServicesConfig, ServiceSpec
 from taoplan.spec.references import References, ResolvedImage, resolve_image, resolve_server_image
-
-
-def instance_key(service: str, replica: int) -> str:
-    """The state key of one replica: the service name, then ``name.1``, ``name.2``..."""
-    return service if replica == 0 else f"{service}.{replica}"
-
-
-def service_of(key: str) -> str:
-    """The service an instance key belongs to (a dot never occurs in a service name)."""
-    return key.split(".", 1)[0]
 
 
 @dataclass(frozen=True)
 class Desired:
     """One instance (replica) of a service as it should run."""
 
-    name: str  # the instance key (``instance_key``)
+    name: str  # the instance key (``labels.instance_key``)
     spec: ServiceSpec
     spec_dict: dict[str, Any]
     spec_hash: str

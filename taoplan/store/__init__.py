@@ -2,5 +2,5 @@
 service registry and the running gateways' reports (what each routes and has in flight). Every
 write is atomic (temp file, then rename) and refuses planted symlinks.
 
-Imports: ``taoplan.common``, ``taoplan.errors``.
+Imports: ``taoplan.common``, ``taoplan.errors``, ``taoplan.labels``.
 """

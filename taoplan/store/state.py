@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from taoplan import labels
 from taoplan.common import fsutil
 from taoplan.errors import ConfigError
 
@@ -24,8 +25,6 @@ class ServiceRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: str
-    #: the services-file name this workload serves; None in state written before replicas (= name)
-    service: str | None = None
     job_id: str
     platform: str
     network_arch: str
@@ -53,7 +52,7 @@ class ServiceRecord(BaseModel):
     @property
     def service_name(self) -> str:
         """The service this workload serves (instance key ``chat.1`` -> ``chat``)."""
-        return self.service or self.name.split(".", 1)[0]
+        return labels.service_of(self.name)
 
 
 class State(BaseModel):
@@ -83,9 +82,16 @@ class State(BaseModel):
             return found
         return next((r for r in self.services.values() if r.job_id == job_id), None)
 
+    def retiring_by_key(self) -> dict[str, list[ServiceRecord]]:
+        """The retiring workloads by instance key, oldest first."""
+        out: dict[str, list[ServiceRecord]] = {}
+        for record in sorted(self.retiring.values(), key=lambda r: r.started_at or ""):
+            out.setdefault(record.name, []).append(record)
+        return out
+
     def retiring_for(self, key: str) -> list[ServiceRecord]:
         """The retiring predecessors of one instance key, oldest first."""
-        return sorted((r for r in self.retiring.values() if r.name == key), key=lambda r: r.started_at or "")
+        return self.retiring_by_key().get(key, [])
 
 
 def default_state_dir(services_file: Path, override: str | None = None) -> Path:

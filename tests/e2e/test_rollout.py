@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import taoplan
+from tests.conftest import Run, taoplan
 from tests.e2e.conftest import docker, labelled, services_yaml
 from tests.e2e.gateway_support import rows, until
-from tests.e2e.rollout_support import Served
+from tests.e2e.rollout_support import LoadLoop, Served
 from tests.e2e.test_crash_safety import start, wait_for
 
 pytestmark = pytest.mark.docker
@@ -64,6 +64,17 @@ def assert_converged(project: Path, replicas: int) -> dict[str, Any]:
     return state
 
 
+def apply_under_load(project: Path, services: dict[str, dict[str, object]]) -> tuple[Run, LoadLoop]:
+    """Write ``services`` and apply them while the load loop runs through a gateway (20 replies
+    before, 20 after); the apply's run and the loop, stopped."""
+    with Served(project) as served, served.load() as load:
+        load.wait_for(20)
+        write(project, services)
+        apply = taoplan("apply", "--auto-approve", cwd=project)
+        load.wait_for(20)
+    return apply, load
+
+
 def test_a_model_path_change_rolls_two_replicas_with_zero_failed_requests(dproject: Path) -> None:
     write(dproject, chat("/models/v1", replicas=2))
     first = taoplan("apply", "--auto-approve", cwd=dproject)
@@ -102,13 +113,9 @@ def test_recreate_with_two_replicas_goes_one_at_a_time_with_zero_failed_requests
     write(dproject, chat("/models/v1", replicas=2, rollout="recreate"))
     assert taoplan("apply", "--auto-approve", cwd=dproject).code == 0
 
-    with Served(dproject) as served, served.load() as load:
-        load.wait_for(20)
-        write(dproject, chat("/models/v2", replicas=2, rollout="recreate"))
-        apply = taoplan("apply", "--auto-approve", cwd=dproject)
-        assert apply.code == 0, apply.text
-        assert apply.out.count("recreate: rollout: recreate (the old workload stops first)") == 2
-        load.wait_for(20)
+    apply, load = apply_under_load(dproject, chat("/models/v2", replicas=2, rollout="recreate"))
+    assert apply.code == 0, apply.text
+    assert apply.out.count("recreate: rollout: recreate (the old workload stops first)") == 2
     assert not load.failures, load.summary()
     assert set(load.model_paths()) == {"/models/v1", "/models/v2"}
     assert_converged(dproject, 2)
@@ -119,13 +126,11 @@ def test_a_rollout_whose_new_workload_fails_keeps_the_old_one_serving(dproject: 
     assert taoplan("apply", "--auto-approve", cwd=dproject).code == 0
     old_job = state_of(dproject)["services"]["chat"]["job_id"]
 
-    with Served(dproject) as served, served.load() as load:
-        load.wait_for(20)
-        write(dproject, chat("/models/broken", env={"TAO_FAKE_LOAD_FAIL": "weights corrupt"}))
-        apply = taoplan("apply", "--auto-approve", cwd=dproject)
-        assert apply.code == 3, apply.text
-        assert f"the old workload {old_job[:8]} keeps serving" in apply.text
-        load.wait_for(20)
+    apply, load = apply_under_load(
+        dproject, chat("/models/broken", env={"TAO_FAKE_LOAD_FAIL": "weights corrupt"})
+    )
+    assert apply.code == 3, apply.text
+    assert f"the old workload {old_job[:8]} keeps serving" in apply.text
     assert not load.failures, load.summary()
     assert set(load.model_paths()) == {"/models/good"}
 

@@ -39,7 +39,7 @@ CONTAINER = "tao"
 def object_name(service: str, job_id: str) -> str:
     """tao-<instance>-<first 8 of the job id>: a DNS-1035 label of at most 53 characters (a
     replica's instance key ``chat.1`` is spelled ``chat-1``: a dot is not allowed there)."""
-    return f"tao-{service.replace('.', '-')}-{job_id.replace('-', '')[:8]}"
+    return f"tao-{labels.dns_name(service)}-{job_id.replace('-', '')[:8]}"
 
 
 def secret_name(service: str, job_id: str) -> str:

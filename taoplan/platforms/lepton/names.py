@@ -35,7 +35,7 @@ def job8(job_id: str) -> str:
 
 def deployment_name(service: str, job_id: str) -> str:
     """tao-<instance>-<first 8 of the job id> (``chat.1`` as ``chat-1``); check it with ``name_problem``."""
-    return f"tao-{service.replace('.', '-')}-{job8(job_id)}"
+    return f"tao-{labels.dns_name(service)}-{job8(job_id)}"
 
 
 def name_problem(name: str) -> str:
