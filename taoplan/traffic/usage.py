@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
     from taoplan.spec.config import Pricing
     from taoplan.spec.gateway_settings import GatewaySettings
-    from taoplan.store.state import ServiceRecord
     from taoplan.traffic.log import RequestRow, RequestStore
     from taoplan.traffic.stats import LiveJob, ServiceStats, Usage
 
@@ -133,7 +132,7 @@ def collect(file: Path, state_dir: str | None, since: str | None, by: str = "ser
         now=now,
         since=start,
         pricing=pricing,
-        state_jobs={r.job_id: r for r in state.records()},
+        state_jobs=[r.job_id for r in state.records()],
         live=live,
         by=by,
     )
@@ -145,7 +144,7 @@ def report(
     now: datetime,
     since: datetime | None,
     pricing: dict[str, Pricing] | None,
-    state_jobs: Mapping[str, ServiceRecord],
+    state_jobs: Iterable[str],  # every recorded workload's job id (retiring ones too)
     live: Mapping[str, LiveJob],
     by: str,
     services: Container[str] | None = None,
@@ -158,7 +157,7 @@ def report(
     result = st.summarize(
         records,
         live=live,
-        state_jobs=[r.job_id for r in state_jobs.values()],
+        state_jobs=state_jobs,
         pricing={k: v.gpu_hour for k, v in (pricing or {}).items()},
         now=now,
         since=since,

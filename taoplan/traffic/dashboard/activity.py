@@ -128,7 +128,7 @@ def cost(gw: Gateway, reader: Reader, window: str, services: Container[str] | No
     out: dict[str, Any] = {"window": window, "now": now.isoformat(), "since": since.isoformat()}
     for by, key in (("caller", "callers"), ("end-user", "end_users")):
         result = report(
-            rows, now=now, since=since, pricing=pricing, state_jobs={r.job_id: r for r in state.records()}, live=live, by=by,
+            rows, now=now, since=since, pricing=pricing, state_jobs=[r.job_id for r in state.records()], live=live, by=by,
             services=services,
         )  # fmt: skip
         out[key] = result.to_json()[key]

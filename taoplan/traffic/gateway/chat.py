@@ -58,9 +58,9 @@ async def handle(gw: Gateway, scope: dict[str, Any], receive: Any, send: Any) ->
     watch: asyncio.Future[Any] | None = None
     try:
         try:
-            incoming, service, key = await _admit(gw, call, scope, receive)
+            incoming = await _admit(gw, call, scope, receive)
             watch = _watch_disconnect(call, receive)
-            await upstream.forward(gw, call, incoming, service, send)
+            await upstream.forward(gw, call, incoming, send)
         except GatewayError as exc:
             call.status, call.error_type = exc.status, exc.code or exc.type
             call.finished = True
@@ -106,7 +106,8 @@ def _watch_disconnect(call: Call, receive: Any) -> asyncio.Future[Any]:
     return watch
 
 
-async def _admit(gw: Gateway, call: Call, scope: dict[str, Any], receive: Any) -> tuple[Any, Service, Any]:
+async def _admit(gw: Gateway, call: Call, scope: dict[str, Any], receive: Any) -> Any:
+    """The checked request; ``call.service`` is the workload it goes to (counted in flight)."""
     caller, key = gw.auth.caller(header(scope, b"authorization"))
     call.caller = caller
     if not checks.content_type_ok(header(scope, b"content-type")):
@@ -128,7 +129,7 @@ async def _admit(gw: Gateway, call: Call, scope: dict[str, Any], receive: Any) -
     await gw.auth.admit(key)
     if gw.settings.log_content:
         call.content = gw.content_of(incoming.body)
-    return incoming, service, key
+    return incoming
 
 
 def _too_large(limit: int, gw: Gateway) -> GatewayError:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from taoplan.labels import replica_of
 from taoplan.platforms.common.health import CONNECTING, FATAL, READY, Verdict
 from taoplan.traffic.gateway.errors import GatewayError, bad_request, unavailable
 from taoplan.traffic.request.routing import Target, targets_from_state
@@ -107,9 +108,7 @@ def record_key(target: Target) -> tuple[object, ...]:
 def _order(service: Service) -> tuple[object, ...]:
     """Workloads of one service: replica 0 first, then by replica number; current before retiring."""
     t = service.target
-    key = service.key
-    tail = key[len(t.group) + 1 :] if key.startswith(t.group + ".") else ""
-    return (int(tail) if tail.isdigit() else 0, key, t.retiring, t.job_id)
+    return (replica_of(service.key), service.key, t.retiring, t.job_id)
 
 
 def _preference(service: Service) -> tuple[object, ...]:
@@ -128,8 +127,9 @@ class Table:
         self.serial: int | None = None
         self.stamp: tuple[int, int, int] | None = None
         self.inflight: dict[str, int] = {}  # job id -> requests in flight (also of dropped workloads)
-        self._groups: dict[str, list[Service]] = {}  # service name -> its workloads, in order
-        self._keys: dict[str, list[Service]] = {}  # instance key -> its workloads (2 in a rollout)
+        self._by_group: dict[str, list[Service]] = {}  # service name -> its workloads, in order
+        self._by_key: dict[str, list[Service]] = {}  # instance key -> its workloads (2 in a rollout)
+        self._stale = False  # the two indexes are rebuilt on the next read, not on every change
         self._turn: dict[str, int] = {}  # round robin among equally busy workloads
 
     # ----------------------------------------------------------------------------- changes
@@ -153,7 +153,7 @@ class Table:
         if old is not None:
             service.generation = old.generation + 1
         self.services[service.job_id] = service
-        self._index()
+        self._stale = True
         return old
 
     def update(self, target: Target) -> Service | None:
@@ -161,22 +161,35 @@ class Table:
         found = self.services.get(target.job_id)
         if found is not None:
             found.target = target
-            self._index()
+            self._stale = True
         return found
 
     def drop(self, job_id: str) -> Service | None:
         found = self.services.pop(job_id, None)
         if found is not None:
-            self._index()
+            self._stale = True
         return found
 
+    @property
+    def _groups(self) -> dict[str, list[Service]]:
+        if self._stale:
+            self._index()
+        return self._by_group
+
+    @property
+    def _keys(self) -> dict[str, list[Service]]:
+        if self._stale:
+            self._index()
+        return self._by_key
+
     def _index(self) -> None:
+        """Once after a batch of changes (a state load adds or moves many workloads at once)."""
         groups: dict[str, list[Service]] = {}
         keys: dict[str, list[Service]] = {}
         for service in sorted(self.services.values(), key=_order):
             groups.setdefault(service.name, []).append(service)
             keys.setdefault(service.key, []).append(service)
-        self._groups, self._keys = groups, keys
+        self._by_group, self._by_key, self._stale = groups, keys, False
 
     # ----------------------------------------------------------------------------- reading
 

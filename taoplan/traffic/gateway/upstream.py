@@ -85,14 +85,14 @@ def _headers(call: Call) -> list[tuple[bytes, bytes]]:
     return out
 
 
-async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service, send: Any) -> None:
+async def forward(gw: Gateway, call: Call, incoming: Incoming, send: Any) -> None:
+    """Send the checked request to ``call.service`` (which a retry may change: see ``_connect``)."""
     import aiohttp
 
     sent = time.perf_counter()
     started = False  # has the client's response started (streaming)?
     try:
         reply = await _connect(gw, call, incoming)
-        service = call.service or service  # another workload when the first went away
         async with reply:
             ctype = reply.headers.get("Content-Type", "")
             if incoming.stream and reply.status == 200 and ctype.startswith("text/event-stream"):
@@ -111,7 +111,7 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
             return
         raise upstream_timeout(gw.settings.upstream_timeout) from None
     except aiohttp.ClientConnectorError as exc:
-        service = call.service or service
+        service = _chosen(call)
         call.upstream_s = time.perf_counter() - sent
         gw.watcher.mark_unready(service, Verdict(WAIT, CONNECTING, type(exc).__name__))
         raise upstream_failed(
@@ -119,7 +119,7 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
             "upstream_unreachable",
         ) from None
     except (aiohttp.ClientError, OSError) as exc:
-        service = call.service or service
+        service = _chosen(call)
         call.upstream_s = time.perf_counter() - sent
         detail = (
             f"service {service.name} closed the connection before answering in full ({type(exc).__name__})"
@@ -128,7 +128,12 @@ async def forward(gw: Gateway, call: Call, incoming: Incoming, service: Service,
             await _stream_error(call, send, "upstream_disconnected", detail)
             return
         raise upstream_failed(detail, "upstream_disconnected") from None
-    await _whole(gw, call, service, status, raw, incoming.stream, send)
+    await _whole(gw, call, _chosen(call), status, raw, incoming.stream, send)
+
+
+def _chosen(call: Call) -> Service:
+    assert call.service is not None  # chosen before anything is sent
+    return call.service
 
 
 def _target(gw: Gateway, service: Service) -> tuple[str, Mapping[str, str]]:
@@ -144,8 +149,7 @@ async def _connect(gw: Gateway, call: Call, incoming: Incoming) -> Any:
     has reached the client yet, and nothing came back, so the retry is invisible to it."""
     import aiohttp
 
-    service = call.service
-    assert service is not None
+    service = _chosen(call)
     timeout = _timeout(gw, incoming.stream)
     url, headers = _target(gw, service)
     try:
